@@ -1,0 +1,17 @@
+"""mfgbench: benchmark learning algorithms for mean field games against exact equilibria.
+
+    import mfgbench as mb
+    game = mb.make("crowd-1d-v0")
+    pi = mb.uniform_policy(game)
+    mb.exploitability(game, pi)
+"""
+from mfgbench.core import (as_profile, best_response, distribution, evaluate, exploitability, load_policy,
+                           policy_value, save_policy, uniform_policy)
+from mfgbench.errors import GameError, PolicyError, UnknownGameError
+from mfgbench.games import Game, MeanField, Population, list_games, make, register
+
+__version__ = "0.1.0"
+
+__all__ = ["Game", "GameError", "MeanField", "Population", "PolicyError", "UnknownGameError", "as_profile",
+           "best_response", "distribution", "evaluate", "exploitability", "list_games", "load_policy", "make",
+           "policy_value", "register", "save_policy", "uniform_policy"]

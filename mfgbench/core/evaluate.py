@@ -1,0 +1,209 @@
+"""Exact evaluation of a policy profile in a finite-horizon game.
+
+For a profile ``pi`` the induced flow is ``mu^pi`` (exact forward propagation from
+``mu0``). Along a fixed flow each population k faces a finite-horizon MDP
+(``R_k[t, s, a]``, ``P_k[t]``, ``g_k``); its policy value ``V^pi_k`` and best-response
+value ``V^BR_k`` follow by backward induction. The exploitability of population k is
+
+    E_k(pi) = sum_s mu0_k(s) (V^BR_k[0, s] - V^pi_k[0, s]),
+
+and the game's exploitability is ``E = sum_k E_k`` (REFERENCES.md). All in float64.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mfgbench.core import kernels
+from mfgbench.core.policy import as_profile, greedy_policy
+from mfgbench.games.base import MeanField, check_rewards, check_transitions
+
+
+@dataclass(frozen=True)
+class FlowModel:
+    """The single-agent MDPs the populations face along one flow.
+
+    Per population k: ``flow[k][t, s]`` (t = 0..T), ``rewards[k][t, s, a]`` (t < T),
+    ``succ[k][tt, s, a, b]`` and ``prob[k][tt, s, a, b]`` (one table per time, or a
+    single static table), ``terminal[k][s]``.
+    """
+
+    flow: tuple
+    rewards: tuple
+    succ: tuple
+    prob: tuple
+    terminal: tuple
+
+    def transition_at(self, k: int, t: int):
+        tt = 0 if self.succ[k].shape[0] == 1 else t
+        return self.succ[k][tt], self.prob[k][tt]
+
+
+@dataclass(frozen=True)
+class BestResponse:
+    """Best response of every population to a fixed flow: greedy policy, values and Q."""
+
+    policy: tuple
+    values: tuple
+    q_values: tuple
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything exact evaluation gives for one profile: the flow it induces, its values,
+    the best responses against that flow, and the exploitability (total and per population)."""
+
+    flow: tuple
+    values: tuple
+    best_response: BestResponse
+    per_population: np.ndarray
+    exploitability: float
+    model: FlowModel
+
+
+class _GameQueries:
+    """Calls a game's functions, validating what they return on the game's first evaluation."""
+
+    def __init__(self, game):
+        self.game = game
+        self.validate = not game._validated
+        self._checked_static = set()
+
+    def rewards(self, k, t, mf):
+        R = self.game.rewards(k, t, mf)
+        if self.validate:
+            return check_rewards(self.game, k, t, R)
+        return np.asarray(R, dtype=np.float64)
+
+    def terminal(self, k, mf):
+        g = self.game.terminal(k, mf)
+        if self.validate:
+            return check_rewards(self.game, k, "T", g)
+        return np.asarray(g, dtype=np.float64)
+
+    def transitions(self, k, t, mf):
+        if self.game.static_transitions:
+            if self.validate and k not in self._checked_static:
+                check_transitions(self.game, k, t, *self.game.static_transition(k))
+                self._checked_static.add(k)
+            return self.game.static_transition(k)
+        succ, prob = self.game.transitions(k, t, mf)
+        if self.validate:
+            return check_transitions(self.game, k, t, succ, prob)
+        return np.asarray(succ, dtype=np.int64), np.asarray(prob, dtype=np.float64)
+
+    def done(self):
+        self.game._validated = True
+
+
+def _stack(tables, static):
+    if static:
+        return tables[0][None]
+    return np.stack(tables)
+
+
+def induced_model(game, policy) -> FlowModel:
+    """Propagate ``policy`` forward from mu0 and record the MDPs along the induced flow."""
+    profile = as_profile(game, policy)
+    q = _GameQueries(game)
+    K, T = game.n_populations, game.horizon
+    flows = [np.empty((T + 1, p.n_states)) for p in game.populations]
+    for k in range(K):
+        flows[k][0] = game.populations[k].mu0
+    R = [np.empty((T, p.n_states, p.n_actions)) for p in game.populations]
+    succ = [[] for _ in range(K)]
+    prob = [[] for _ in range(K)]
+    for t in range(T):
+        mu_t = tuple(flows[k][t] for k in range(K))
+        mf = MeanField(t, mu_t, tuple(mu_t[k][:, None] * profile[k][t] for k in range(K)))
+        for k in range(K):
+            R[k][t] = q.rewards(k, t, mf)
+            s_t, p_t = q.transitions(k, t, mf)
+            if not (game.static_transitions and t > 0):
+                succ[k].append(s_t)
+                prob[k].append(p_t)
+            flows[k][t + 1] = kernels.push_forward(flows[k][t], profile[k][t], s_t, p_t)
+    mf_T = MeanField(T, tuple(flows[k][T] for k in range(K)), (None,) * K)
+    g = tuple(q.terminal(k, mf_T) for k in range(K))
+    q.done()
+    static = game.static_transitions
+    return FlowModel(tuple(flows), tuple(R), tuple(_stack(s, static) for s in succ),
+                     tuple(_stack(p, static) for p in prob), g)
+
+
+def model_along_flow(game, flow, state_action=None) -> FlowModel:
+    """The MDPs along a given flow ``flow[k][t, s]`` (not necessarily induced by a policy).
+
+    ``state_action[k][t]`` gives L_t for games whose functions read it; without it the
+    mean field passed to the game carries ``L = None``.
+    """
+    q = _GameQueries(game)
+    K, T = game.n_populations, game.horizon
+    flow = tuple(np.asarray(f, dtype=np.float64) for f in flow)
+    R, succ, prob = [[] for _ in range(K)], [[] for _ in range(K)], [[] for _ in range(K)]
+    for t in range(T):
+        L = tuple(state_action[k][t] for k in range(K)) if state_action is not None else (None,) * K
+        mf = MeanField(t, tuple(f[t] for f in flow), L)
+        for k in range(K):
+            R[k].append(q.rewards(k, t, mf))
+            if not (game.static_transitions and t > 0):
+                s_t, p_t = q.transitions(k, t, mf)
+                succ[k].append(s_t)
+                prob[k].append(p_t)
+    mf_T = MeanField(T, tuple(f[T] for f in flow), (None,) * K)
+    g = tuple(q.terminal(k, mf_T) for k in range(K))
+    static = game.static_transitions
+    return FlowModel(flow, tuple(np.stack(r) for r in R), tuple(_stack(s, static) for s in succ),
+                     tuple(_stack(p, static) for p in prob), g)
+
+
+def values_along(model: FlowModel, policy) -> tuple:
+    """``V^pi_k[t, s]`` of every population along the model's flow."""
+    return tuple(kernels.policy_value(model.rewards[k], model.succ[k], model.prob[k], model.terminal[k], pi)
+                 for k, pi in enumerate(policy))
+
+
+def best_response_along(model: FlowModel) -> BestResponse:
+    """Best response of every population to the model's flow (ties: lowest action index)."""
+    V, Q = zip(*(kernels.best_response_values(model.rewards[k], model.succ[k], model.prob[k], model.terminal[k])
+                 for k in range(len(model.rewards))))
+    return BestResponse(tuple(greedy_policy(q) for q in Q), tuple(V), tuple(Q))
+
+
+def evaluate(game, policy) -> Evaluation:
+    """Exact flow, values, best responses and exploitability of ``policy`` in ``game``."""
+    if getattr(game, "kind", "finite") == "stationary":
+        from mfgbench.core import stationary
+        return stationary.evaluate(game, policy)
+    profile = as_profile(game, policy)
+    model = induced_model(game, profile)
+    values = values_along(model, profile)
+    br = best_response_along(model)
+    per = np.array([float(game.populations[k].mu0 @ (br.values[k][0] - values[k][0]))
+                    for k in range(game.n_populations)])
+    return Evaluation(model.flow, values, br, per, float(per.sum()), model)
+
+
+def exploitability(game, policy) -> float:
+    """``sum_k <mu0_k, V^BR_k[0] - V^pi_k[0]>`` against the flow ``policy`` induces."""
+    return evaluate(game, policy).exploitability
+
+
+def distribution(game, policy) -> tuple:
+    """The flow ``mu_k[t, s]`` (t = 0..T) that ``policy`` induces, one array per population."""
+    if getattr(game, "kind", "finite") == "stationary":
+        from mfgbench.core import stationary
+        return stationary.distribution(game, policy)
+    return induced_model(game, policy).flow
+
+
+def best_response(game, policy) -> BestResponse:
+    """Best response of each population to the flow that ``policy`` induces."""
+    return best_response_along(induced_model(game, policy))
+
+
+def policy_value(game, policy) -> tuple:
+    """``V^pi_k[t, s]`` against the flow that ``policy`` itself induces."""
+    profile = as_profile(game, policy)
+    return values_along(induced_model(game, profile), profile)

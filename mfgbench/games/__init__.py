@@ -1,0 +1,8 @@
+"""Game specifications and the registry of versioned game ids."""
+from mfgbench.games.base import Game, MeanField, Population
+from mfgbench.games.registry import list_games, make, register, spec
+
+# importing a game module registers its games
+from mfgbench.games import crowd, garnet, lq, predator_prey  # noqa: E402,F401
+
+__all__ = ["Game", "MeanField", "Population", "list_games", "make", "register", "spec"]

@@ -1,0 +1,206 @@
+"""Finite-horizon mean field games with one or more populations.
+
+A game holds a horizon ``T`` and populations ``k = 0..K-1``; population k has
+``S_k`` states, ``A_k`` actions and an initial distribution ``mu0_k``. For every
+time ``t`` and joint mean field ``mf`` (all populations' state distributions
+``mu_t`` and state-action measures ``L_t = mu_t * pi_t``) it defines
+
+- ``rewards(k, t, mf) -> R[s, a]`` (float64, finite),
+- ``transitions(k, t, mf) -> (succ[s, a, b], prob[s, a, b])``: a fixed-width sparse
+  successor list (int64 successor states, float64 probabilities, rows summing to 1;
+  dense games use width ``B = S``),
+- ``terminal(k, mf) -> g[s]`` (default 0).
+
+Timing convention, used everywhere in the toolkit: at time ``t`` (0 <= t < T) the
+population is ``mu_t``; an agent in ``s`` draws ``a ~ pi_t(.|s)``, earns
+``R_t[s, a]`` computed with ``mu_t`` (and ``L_t``), and moves by
+``P_t(.|s, a, mu_t)``; at ``T`` it earns ``g(s, mu_T)``. Undiscounted. A policy is
+an array ``pi[t, s, a]`` for t = 0..T-1 per population; a flow is ``mu[t, s]`` for
+t = 0..T.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mfgbench.errors import GameError
+
+ROW_SUM_TOL = 1e-9
+"""How far a transition row or a distribution may be from summing to 1."""
+
+
+@dataclass(frozen=True)
+class Population:
+    """One population of a game: its state and action sets and initial distribution.
+
+    ``grid_shape`` (optional) says how states are laid out on a grid (row-major),
+    ``periodic`` whether that grid wraps around; distribution metrics (W1) use them.
+    """
+
+    name: str
+    n_states: int
+    n_actions: int
+    mu0: np.ndarray
+    grid_shape: tuple | None = None
+    periodic: bool = False
+    state_labels: tuple | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class MeanField:
+    """The joint population state at one time: ``mu[k][s]`` and ``L[k][s, a]``.
+
+    ``L[k]`` is the state-action measure ``mu_t(s) pi_t(a|s)``; it is ``None`` at the
+    horizon, where no action is taken.
+    """
+
+    t: int
+    mu: tuple
+    L: tuple
+
+
+class Game:
+    """Base class of finite-horizon games (see the module docstring for the contract).
+
+    Subclasses call ``Game.__init__`` with the horizon and populations, then
+    implement ``rewards`` and ``transitions`` (and ``terminal`` if nonzero). Set
+    ``static_transitions = True`` when the transitions depend on neither ``t`` nor
+    the mean field: the core then builds them once and reuses them.
+    """
+
+    id: str = "game"
+    kind: str = "finite"
+    description: str = ""
+    source: str = ""
+    static_transitions: bool = False
+
+    def __init__(self, horizon: int, populations, params: dict | None = None):
+        if isinstance(populations, Population):
+            populations = (populations,)
+        populations = tuple(populations)
+        if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
+            raise GameError(f"game {self.id}: horizon must be an integer >= 1, got {horizon!r}")
+        if not populations:
+            raise GameError(f"game {self.id}: needs at least one population")
+        self.horizon = int(horizon)
+        self.populations = tuple(_checked_population(self.id, k, p) for k, p in enumerate(populations))
+        self.params = dict(params or {})
+        self._validated = False
+        self._transition_cache: dict = {}
+
+    # -- the game's functions (override) ---------------------------------------------
+    def rewards(self, k: int, t: int, mf: MeanField) -> np.ndarray:
+        raise NotImplementedError
+
+    def transitions(self, k: int, t: int, mf: MeanField):
+        raise NotImplementedError
+
+    def terminal(self, k: int, mf: MeanField) -> np.ndarray:
+        return np.zeros(self.populations[k].n_states)
+
+    # -- conveniences ----------------------------------------------------------------
+    @property
+    def n_populations(self) -> int:
+        return len(self.populations)
+
+    @property
+    def mu0(self) -> tuple:
+        return tuple(p.mu0 for p in self.populations)
+
+    def __repr__(self):
+        sizes = ", ".join(f"{p.name}: S={p.n_states} A={p.n_actions}" for p in self.populations)
+        return f"<{type(self).__name__} {self.id} T={self.horizon} ({sizes})>"
+
+    def static_transition(self, k: int):
+        """Population k's transitions when they depend on neither time nor the mean field."""
+        if k not in self._transition_cache:
+            succ, prob = self.transitions(k, 0, None)
+            self._transition_cache[k] = (np.ascontiguousarray(succ, dtype=np.int64),
+                                         np.ascontiguousarray(prob, dtype=np.float64))
+        return self._transition_cache[k]
+
+
+def _checked_population(game_id: str, k: int, p: Population) -> Population:
+    where = f"game {game_id}, population {k} ({p.name})"
+    if not isinstance(p, Population):
+        raise GameError(f"game {game_id}, population {k}: expected a Population, got {type(p).__name__}")
+    if p.n_states < 1 or p.n_actions < 1:
+        raise GameError(f"{where}: needs at least one state and one action, "
+                        f"got n_states={p.n_states}, n_actions={p.n_actions}")
+    mu0 = np.asarray(p.mu0, dtype=np.float64)
+    if mu0.shape != (p.n_states,):
+        raise GameError(f"{where}: mu0 has shape {mu0.shape}, expected ({p.n_states},)")
+    check_distribution(mu0, f"{where}: mu0")
+    if p.grid_shape is not None and int(np.prod(p.grid_shape)) != p.n_states:
+        raise GameError(f"{where}: grid_shape {p.grid_shape} does not hold {p.n_states} states")
+    mu0 = mu0.copy()
+    mu0.setflags(write=False)
+    return Population(p.name, int(p.n_states), int(p.n_actions), mu0, p.grid_shape, p.periodic, p.state_labels)
+
+
+def check_distribution(mu: np.ndarray, where: str) -> None:
+    """Raise GameError unless ``mu`` is finite, non-negative and sums to 1."""
+    if not np.all(np.isfinite(mu)):
+        s = int(np.flatnonzero(~np.isfinite(mu))[0])
+        raise GameError(f"{where} is not finite at state {s}")
+    if np.any(mu < 0):
+        s = int(np.flatnonzero(mu < 0)[0])
+        raise GameError(f"{where} is negative at state {s} ({mu[s]:.3g})")
+    total = float(mu.sum())
+    if abs(total - 1.0) > ROW_SUM_TOL:
+        raise GameError(f"{where} sums to {total!r}, not 1")
+
+
+def check_rewards(game: Game, k: int, t, R) -> np.ndarray:
+    """Validate what ``game.rewards`` (or ``terminal`` when t is 'T') returned."""
+    pop = game.populations[k]
+    where = f"game {game.id}, population {k} ({pop.name}), time {t}"
+    R = np.asarray(R, dtype=np.float64)
+    shape = (pop.n_states,) if t == "T" else (pop.n_states, pop.n_actions)
+    if R.shape != shape:
+        what = "terminal reward" if t == "T" else "rewards"
+        raise GameError(f"{where}: {what} have shape {R.shape}, expected {shape}")
+    bad = ~np.isfinite(R)
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        at = f"state {idx[0]}" + (f", action {idx[1]}" if R.ndim == 2 else "")
+        raise GameError(f"{where}, {at}: reward is not finite ({R[tuple(idx)]})")
+    return R
+
+
+def check_transitions(game: Game, k: int, t: int, succ, prob):
+    """Validate a successor list: shapes, indices in range, probabilities a distribution."""
+    pop = game.populations[k]
+    where = f"game {game.id}, population {k} ({pop.name}), time {t}"
+    succ = np.asarray(succ)
+    prob = np.asarray(prob, dtype=np.float64)
+    S, A = pop.n_states, pop.n_actions
+    if succ.ndim != 3 or succ.shape[:2] != (S, A):
+        raise GameError(f"{where}: successor array has shape {succ.shape}, expected ({S}, {A}, B)")
+    if prob.shape != succ.shape:
+        raise GameError(f"{where}: probability array has shape {prob.shape}, "
+                        f"successor array {succ.shape}; they must match")
+    if not np.issubdtype(succ.dtype, np.integer):
+        raise GameError(f"{where}: successor array must hold integers, got {succ.dtype}")
+    out = (succ < 0) | (succ >= S)
+    if out.any():
+        s, a, b = np.argwhere(out)[0]
+        raise GameError(f"{where}, state {s}, action {a}: successor {succ[s, a, b]} is outside 0..{S - 1}")
+    bad = ~np.isfinite(prob) | (prob < 0)
+    if bad.any():
+        s, a, b = np.argwhere(bad)[0]
+        raise GameError(f"{where}, state {s}, action {a}: transition probability "
+                        f"{prob[s, a, b]} is negative or not finite")
+    rows = prob.sum(axis=2)
+    off = np.abs(rows - 1.0) > ROW_SUM_TOL
+    if off.any():
+        s, a = np.argwhere(off)[0]
+        raise GameError(f"{where}, state {s}, action {a}: transition probabilities sum to "
+                        f"{rows[s, a]!r}, not 1")
+    return np.ascontiguousarray(succ, dtype=np.int64), np.ascontiguousarray(prob)
+
+
+def grid_index(coords, shape) -> np.ndarray:
+    """Row-major state index of integer grid coordinates (last axis = dimension)."""
+    return np.ravel_multi_index(tuple(np.moveaxis(np.asarray(coords), -1, 0)), shape)

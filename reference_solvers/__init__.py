@@ -1,0 +1,1 @@
+"""Reference solvers: certified equilibria of finite games (discrete) and PDE solutions (pde)."""
