@@ -50,20 +50,22 @@ def _is_one_array(policy, ndim) -> bool:
 
 
 def _check_rows(pi, where):
+    names = ("time", "state", "action")[-pi.ndim:]
     bad = ~np.isfinite(pi) | (pi < 0)
     if bad.any():
         idx = np.argwhere(bad)[0]
-        raise PolicyError(f"{where}, {_at(idx)}: probability {pi[tuple(idx)]} is negative or not finite")
+        raise PolicyError(f"{where}, {_at(names, idx)}: probability {float(pi[tuple(idx)])} "
+                          f"is negative or not finite")
     rows = pi.sum(axis=-1)
     off = np.abs(rows - 1.0) > ROW_SUM_TOL
     if off.any():
         idx = np.argwhere(off)[0]
-        raise PolicyError(f"{where}, {_at(idx)}: action probabilities sum to {rows[tuple(idx)]!r}, not 1")
+        raise PolicyError(f"{where}, {_at(names, idx)}: action probabilities sum to "
+                          f"{float(rows[tuple(idx)])!r}, not 1")
 
 
-def _at(idx) -> str:
-    names = ("time", "state", "action") if len(idx) == 3 else ("state", "action")
-    return ", ".join(f"{n} {i}" for n, i in zip(names, idx[:2] if len(idx) == 3 else idx[:1]))
+def _at(names, idx) -> str:
+    return ", ".join(f"{n} {i}" for n, i in zip(names, idx))
 
 
 def uniform_policy(game) -> tuple:

@@ -197,7 +197,7 @@ def check_transitions(game: Game, k: int, t: int, succ, prob):
     if off.any():
         s, a = np.argwhere(off)[0]
         raise GameError(f"{where}, state {s}, action {a}: transition probabilities sum to "
-                        f"{rows[s, a]!r}, not 1")
+                        f"{float(rows[s, a])!r}, not 1")
     return np.ascontiguousarray(succ, dtype=np.int64), np.ascontiguousarray(prob)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
+import numpy as np
+
 from mfgbench.errors import UnknownGameError
 
 
@@ -65,6 +67,7 @@ def make(game_id: str, **params):
     if unknown:
         names = ", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"
         raise ValueError(f"game {game_id}: unknown parameter {unknown[0]!r}; its parameters are: {names}")
+    params = {name: _coerced(game_id, name, value, allowed[name]) for name, value in params.items()}
     game = s.factory(**params)
     game.id = game_id
     full = dict(allowed)
@@ -75,3 +78,18 @@ def make(game_id: str, **params):
     if not game.source:
         game.source = s.source
     return game
+
+
+def _coerced(game_id, name, value, default):
+    """``value`` converted to the type of the parameter's default, or a clear error."""
+    if default is None or isinstance(value, type(default)) and not (isinstance(value, bool) and
+                                                                    not isinstance(default, bool)):
+        return value
+    kind = type(default)
+    ok = (kind is float and isinstance(value, (int, float)) and not isinstance(value, bool)) or \
+         (kind is int and isinstance(value, (int, np.integer)) and not isinstance(value, bool)) or \
+         (kind is int and isinstance(value, float) and value.is_integer())
+    if ok:
+        return kind(value)
+    raise ValueError(f"game {game_id}: parameter {name} must be {kind.__name__} "
+                     f"(default {default!r}), got {value!r}")

@@ -1,0 +1,197 @@
+"""Command line: ``python -m mfgbench list | evaluate | reference | run``.
+
+Bad input (unknown game, bad parameter, malformed policy file) prints one line naming
+the problem on stderr and exits with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + exits 2; we want one line
+        raise UsageError(message)
+
+
+def parse_params(pairs) -> dict:
+    """``["size=12", "sigma=0.5", "name=foo"]`` -> ``{"size": 12, "sigma": 0.5, "name": "foo"}``."""
+    params = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad --param {pair!r}: expected key=value")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        params[key.strip()] = value
+    return params
+
+
+def _make(game_id, params):
+    from mfgbench.games import make
+    try:
+        return make(game_id, **params)
+    except KeyError as exc:  # UnknownGameError
+        raise UsageError(str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _describe(game_id) -> str:
+    from mfgbench.games import make, spec
+    s = spec(game_id)
+    try:
+        game = make(game_id)
+    except Exception as exc:  # a game that cannot be built is listed, not fatal
+        return f"{game_id:28s} {s.kind:11s} (cannot build: {exc})"
+    pops = getattr(game, "populations", ())
+    sizes = " ".join(f"{p.n_states}x{p.n_actions}" for p in pops) if pops else ""
+    horizon = getattr(game, "horizon", None)
+    extra = f"T={horizon}" if s.kind == "finite" and horizon else ""
+    if s.kind == "stationary":
+        extra = f"gamma={getattr(game, 'gamma', '?')}"
+    return (f"{game_id:28s} {s.kind:11s} K={len(pops) if pops else '-':<2} {sizes:14s} {extra:10s} "
+            f"{s.description}" + (f"  [{s.source}]" if s.source else ""))
+
+
+def cmd_list(args) -> int:
+    from mfgbench.games import list_games
+    print(f"{'id':28s} {'kind':11s} {'pops':4s} {'S x A':14s} {'horizon':10s} description  [source]")
+    for game_id in list_games():
+        print(_describe(game_id))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from mfgbench.core import evaluate, load_policy, uniform_policy
+    from mfgbench.errors import PolicyError
+    game = _make(args.game, parse_params(args.param))
+    try:
+        policy = uniform_policy(game) if args.policy == "uniform" else load_policy(args.policy, game)
+        start = time.perf_counter()
+        ev = evaluate(game, policy)
+        elapsed = time.perf_counter() - start
+    except (PolicyError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    names = [p.name for p in game.populations]
+    result = {"game": game.id, "params": game.params, "policy": args.policy,
+              "exploitability": ev.exploitability,
+              "per_population": dict(zip(names, map(float, ev.per_population))), "seconds": elapsed}
+    if args.json:
+        print(json.dumps(result, default=_json_default))
+    else:
+        print(f"game {game.id}  policy {args.policy}")
+        print(f"exploitability {ev.exploitability:.10g}")
+        for name, value in result["per_population"].items():
+            print(f"  {name:12s} {value:.10g}")
+    return 0
+
+
+def cmd_reference(args) -> int:
+    from mfgbench.games import spec
+    try:
+        kind = spec(args.game).kind
+    except KeyError as exc:
+        raise UsageError(str(exc)) from None
+    params = parse_params(args.param)
+    game = _make(args.game, params)
+    start = time.perf_counter()
+    if kind == "continuous":
+        from reference_solvers import pde
+        grid = {k: v for k, v in (("nx", args.nx), ("nt", args.nt)) if v is not None}
+        try:
+            result = pde.solve(game, **grid, tol=args.tol if args.tol is not None else 1e-10)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        summary = result.summary()
+    else:
+        from mfgbench.reference import reference, reference_summary
+        try:
+            result = reference(game, tol=args.tol if args.tol is not None else 1e-8)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        summary = reference_summary(result)
+    summary.setdefault("time", time.perf_counter() - start)
+    summary = {"game": game.id, **summary}
+    if args.json:
+        print(json.dumps(summary, default=_json_default))
+    else:
+        for key, value in summary.items():
+            print(f"{key:16s} {value}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Until the benchmark harness lands: evaluate the uniform policy on every finite game."""
+    from mfgbench.core import evaluate, uniform_policy
+    from mfgbench.games import list_games, make
+    print(f"{'game':28s} {'populations':>11s} {'exploitability(uniform)':>24s} {'ms':>8s}")
+    for game_id in list_games():
+        game = make(game_id)
+        if not hasattr(game, "populations") or game.kind not in ("finite", "stationary"):
+            continue
+        pi = uniform_policy(game)
+        start = time.perf_counter()
+        ev = evaluate(game, pi)
+        ms = 1e3 * (time.perf_counter() - start)
+        print(f"{game_id:28s} {game.n_populations:11d} {ev.exploitability:24.6f} {ms:8.2f}")
+    return 0
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m mfgbench", description="Benchmark MFG learners against exact equilibria.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("list", help="every registered game with a one-line description")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("evaluate", help="exact exploitability of a policy")
+    p.add_argument("game")
+    p.add_argument("--param", action="append", metavar="K=V", help="game parameter (repeatable)")
+    p.add_argument("--policy", default="uniform", help="'uniform' or a .npz file (keys policy_0, policy_1, ...)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("reference", help="certified reference equilibrium (finite) or PDE solution (continuous)")
+    p.add_argument("game")
+    p.add_argument("--param", action="append", metavar="K=V")
+    p.add_argument("--tol", type=float, default=None, help="tolerance (default 1e-8 finite, 1e-10 PDE)")
+    p.add_argument("--nx", type=int, default=None, help="PDE grid points in space (continuous games)")
+    p.add_argument("--nt", type=int, default=None, help="PDE time steps (continuous games)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("run", help="the main job")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UsageError as exc:
+        print(f"mfgbench: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
