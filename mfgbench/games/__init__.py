@@ -4,5 +4,6 @@ from mfgbench.games.registry import list_games, make, register, spec
 
 # importing a game module registers its games
 from mfgbench.games import crowd, garnet, lq, predator_prey  # noqa: E402,F401
+from mfgbench.games import continuous  # noqa: E402,F401
 
 __all__ = ["Game", "MeanField", "Population", "list_games", "make", "register", "spec"]

@@ -1,0 +1,238 @@
+"""Kernels of the implicit monotone scheme (Achdou & Capuzzo-Dolcetta 2010) on a grid.
+
+One implicit Euler step of the HJB equation at a grid point i, with q1 = (u_{i+e} - u_i)/h
+and q2 = (u_i - u_{i-e})/h per axis (a difference across a wall is absent), reads
+
+    F_i(u) = (u_i - u_next_i)/dt - nu sum_axes (u_{i+e} - 2 u_i + u_{i-e})/h^2
+             + sum_axes [ hb(min(q1, 0)) + hb(max(q2, 0)) - b^+ q1 - b^- q2 ] - f_i,
+
+where ``hb`` is the Hamiltonian of one axis, ``p^2/2`` (Huber-like ``A|p| - A^2/2`` beyond
+``|p| > A`` when the control is bounded by A; ``A = 0`` turns the scheme into the linear
+upwind equation of a pure drift b). The numerical Hamiltonian is nonincreasing in q1 and
+nondecreasing in q2 (monotone), so the Jacobian ``J = dF/du`` is an M-matrix with row sums
+``1/dt``; the Fokker-Planck step uses ``J^T``, which conserves mass exactly and keeps m >= 0.
+
+Matrices are kept as stencils ``vals[i, c]``, the coefficient of ``u[nb[i, c]]`` in row i
+(layout of ``grid.Grid.neighbours``). Every kernel here is a ``mfgbench._jit.jit`` function
+with a plain numpy twin (suffix ``_numpy``) that the tests compare with it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mfgbench._jit import jit
+
+
+# ------------------------------------------------------------------ HJB residual and Jacobian
+@jit
+def hjb_stencil(u, u_next, f, b, nb, h, nu, dt, bound, res, vals):
+    """Fill ``res`` with F(u) and ``vals`` with the stencil of J = dF/du (see the module docstring)."""
+    n = u.shape[0]
+    d = b.shape[0]
+    for i in range(n):
+        r = (u[i] - u_next[i]) / dt - f[i]
+        diag = 1.0 / dt
+        for a in range(d):
+            ha = h[a]
+            lap = nu / (ha * ha)
+            bp = max(b[a, i], 0.0)
+            bm = min(b[a, i], 0.0)
+            cp = 0.0
+            cm = 0.0
+            ip = nb[i, 1 + 2 * a]
+            im = nb[i, 2 + 2 * a]
+            if ip >= 0:
+                q1 = (u[ip] - u[i]) / ha
+                p = min(q1, 0.0)
+                if abs(p) <= bound:
+                    hv = 0.5 * p * p
+                    hd = p
+                else:
+                    hv = bound * abs(p) - 0.5 * bound * bound
+                    hd = bound * np.sign(p)
+                r += -lap * (u[ip] - u[i]) + hv - bp * q1
+                cp = -lap + (hd - bp) / ha
+            if im >= 0:
+                q2 = (u[i] - u[im]) / ha
+                p = max(q2, 0.0)
+                if abs(p) <= bound:
+                    hv = 0.5 * p * p
+                    hd = p
+                else:
+                    hv = bound * abs(p) - 0.5 * bound * bound
+                    hd = bound * np.sign(p)
+                r += -lap * (u[im] - u[i]) + hv - bm * q2
+                cm = -lap - (hd - bm) / ha
+            vals[i, 1 + 2 * a] = cp
+            vals[i, 2 + 2 * a] = cm
+            diag -= cp + cm
+        vals[i, 0] = diag
+        res[i] = r
+
+
+def _huber_numpy(p, bound):
+    inside = np.abs(p) <= bound
+    value = np.where(inside, 0.5 * p * p, bound * np.abs(p) - 0.5 * bound * bound)
+    slope = np.where(inside, p, bound * np.sign(p))
+    return value, slope
+
+
+def hjb_stencil_numpy(u, u_next, f, b, nb, h, nu, dt, bound):
+    """Numpy twin of ``hjb_stencil``: returns (res, vals)."""
+    n, d = u.shape[0], b.shape[0]
+    res = (u - u_next) / dt - f
+    vals = np.zeros((n, 1 + 2 * d))
+    vals[:, 0] = 1.0 / dt
+    for a in range(d):
+        lap = nu / h[a] ** 2
+        bp, bm = np.maximum(b[a], 0.0), np.minimum(b[a], 0.0)
+        for col, side in ((1 + 2 * a, 1), (2 + 2 * a, -1)):
+            j = nb[:, col]
+            has = j >= 0
+            uj = np.where(has, u[np.where(has, j, 0)], u)
+            q = side * (uj - u) / h[a]
+            p = np.minimum(q, 0.0) if side == 1 else np.maximum(q, 0.0)
+            hv, hd = _huber_numpy(p, bound)
+            drift = bp if side == 1 else bm
+            res += np.where(has, -lap * (uj - u) + hv - drift * q, 0.0)
+            coef = np.where(has, -lap + side * (hd - drift) / h[a], 0.0)
+            vals[:, col] = coef
+            vals[:, 0] -= coef
+    return res, vals
+
+
+# ------------------------------------------------------------------ second derivative of the FP flux
+@jit
+def fp_edge_weights(u, m, nb, h, bound, w_plus, w_minus):
+    """Weights of d(J(u)^T m)/du = sum over edges w (e_p - e_q)(e_p - e_q)^T.
+
+    ``w_plus[a, i]`` belongs to the edge (i, i+e_a), ``w_minus[a, i]`` to (i-e_a, i):
+    ``m_i hb''(q) / h^2`` where the one-sided Hamiltonian of that side is active.
+    """
+    n = u.shape[0]
+    d = h.shape[0]
+    for i in range(n):
+        for a in range(d):
+            ha = h[a]
+            ip = nb[i, 1 + 2 * a]
+            im = nb[i, 2 + 2 * a]
+            w_plus[a, i] = 0.0
+            w_minus[a, i] = 0.0
+            if ip >= 0:
+                q1 = (u[ip] - u[i]) / ha
+                if q1 < 0.0 and -q1 < bound:
+                    w_plus[a, i] = m[i] / (ha * ha)
+            if im >= 0:
+                q2 = (u[i] - u[im]) / ha
+                if q2 > 0.0 and q2 < bound:
+                    w_minus[a, i] = m[i] / (ha * ha)
+
+
+def fp_edge_weights_numpy(u, m, nb, h, bound):
+    """Numpy twin of ``fp_edge_weights``: returns (w_plus, w_minus)."""
+    d = h.shape[0]
+    w_plus, w_minus = np.zeros((d, u.size)), np.zeros((d, u.size))
+    for a in range(d):
+        ip, im = nb[:, 1 + 2 * a], nb[:, 2 + 2 * a]
+        q1 = (u[np.where(ip >= 0, ip, 0)] - u) / h[a]
+        q2 = (u - u[np.where(im >= 0, im, 0)]) / h[a]
+        w_plus[a] = np.where((ip >= 0) & (q1 < 0) & (-q1 < bound), m / h[a] ** 2, 0.0)
+        w_minus[a] = np.where((im >= 0) & (q2 > 0) & (q2 < bound), m / h[a] ** 2, 0.0)
+    return w_plus, w_minus
+
+
+# ------------------------------------------------------------------ tridiagonal solves (1D)
+@jit
+def solve_tridiagonal(lower, diag, upper, rhs, periodic, out):
+    """Solve ``lower_i x_{i-1} + diag_i x_i + upper_i x_{i+1} = rhs_i`` into ``out``.
+
+    Indices wrap when ``periodic`` (then ``lower_0`` multiplies ``x_{n-1}`` and ``upper_{n-1}``
+    multiplies ``x_0``; handled by Sherman-Morrison); otherwise ``lower_0`` and ``upper_{n-1}``
+    are ignored. Assumes a diagonally dominant matrix (no pivoting), which the scheme guarantees.
+    """
+    n = diag.shape[0]
+    c = np.empty(n)
+    y = np.empty(n)
+    z = np.empty(n)
+    dd = diag.copy()
+    gamma = 0.0
+    if periodic:
+        gamma = -dd[0]
+        dd[0] -= gamma
+        dd[n - 1] -= lower[0] * upper[n - 1] / gamma
+    # forward elimination shared by both right-hand sides
+    c[0] = upper[0] / dd[0]
+    y[0] = rhs[0] / dd[0]
+    if periodic:
+        z[0] = gamma / dd[0]
+    for i in range(1, n):
+        denom = dd[i] - lower[i] * c[i - 1]
+        c[i] = upper[i] / denom if i < n - 1 else 0.0
+        y[i] = (rhs[i] - lower[i] * y[i - 1]) / denom
+        if periodic:
+            ui = upper[n - 1] if i == n - 1 else 0.0
+            z[i] = (ui - lower[i] * z[i - 1]) / denom
+    for i in range(n - 2, -1, -1):
+        y[i] -= c[i] * y[i + 1]
+        if periodic:
+            z[i] -= c[i] * z[i + 1]
+    if periodic:
+        # v = (1, 0, ..., 0, lower_0 / gamma)
+        vy = y[0] + lower[0] / gamma * y[n - 1]
+        vz = z[0] + lower[0] / gamma * z[n - 1]
+        fac = vy / (1.0 + vz)
+        for i in range(n):
+            out[i] = y[i] - fac * z[i]
+    else:
+        for i in range(n):
+            out[i] = y[i]
+
+
+def solve_tridiagonal_numpy(lower, diag, upper, rhs, periodic):
+    """Numpy twin of ``solve_tridiagonal`` (dense solve)."""
+    n = diag.size
+    A = np.diag(diag) + np.diag(lower[1:], -1) + np.diag(upper[:-1], 1)
+    if periodic:
+        A[0, n - 1] += lower[0]
+        A[n - 1, 0] += upper[n - 1]
+    return np.linalg.solve(A, rhs)
+
+
+# ------------------------------------------------------------------ linear-cost sweeps helpers
+@jit
+def stencil_matvec(vals, nb, x, out):
+    """``out = M x`` for the stencil matrix M (vals, nb)."""
+    n, w = vals.shape
+    for i in range(n):
+        s = 0.0
+        for c in range(w):
+            j = nb[i, c]
+            if j >= 0:
+                s += vals[i, c] * x[j]
+        out[i] = s
+
+
+@jit
+def stencil_rmatvec(vals, nb, x, out):
+    """``out = M^T x`` for the stencil matrix M (vals, nb)."""
+    n, w = vals.shape
+    for i in range(n):
+        out[i] = 0.0
+    for i in range(n):
+        for c in range(w):
+            j = nb[i, c]
+            if j >= 0:
+                out[j] += vals[i, c] * x[i]
+
+
+def stencil_matvec_numpy(vals, nb, x):
+    """Numpy twin of ``stencil_matvec``."""
+    return np.where(nb >= 0, vals * x[np.where(nb >= 0, nb, 0)], 0.0).sum(axis=1)
+
+
+def stencil_rmatvec_numpy(vals, nb, x):
+    """Numpy twin of ``stencil_rmatvec``."""
+    out = np.zeros(x.size)
+    ok = nb >= 0
+    np.add.at(out, nb[ok], (vals * x[:, None])[ok])
+    return out

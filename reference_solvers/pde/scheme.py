@@ -1,0 +1,111 @@
+"""The discrete HJB and Fokker-Planck equations of one population, stepped in time.
+
+With time step ``dt = T / nt``, the unknowns ``u^n, m^n`` (n = 0..nt) and the stencil
+``F`` of ``kernels.hjb_stencil``, the scheme (Achdou & Capuzzo-Dolcetta 2010) is
+
+    F(u^n; u^{n+1}, f^n, b^n) = 0                   n = nt-1, ..., 0   (implicit Euler backward)
+    J_n^T m^{n+1} = m^n / dt,  J_n = dF/du (u^n)      n = 0, ..., nt-1   (implicit Euler forward)
+
+with ``u^nt = g`` and ``m^0 = m0``; ``f^n`` and ``b^n`` are evaluated with ``m^{n+1}``.
+Each HJB step is solved by Newton's method (the Hamiltonian is piecewise quadratic, so a
+few iterations reach round-off). In 1D the linear systems are (cyclic) tridiagonal and
+solved by a Numba kernel; in 2D by a sparse LU (scipy).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from reference_solvers.pde import kernels
+
+STEP_TOL = 1e-13
+"""An HJB step stops when ``dt * max|F| <= STEP_TOL * max(1, max|u|)``."""
+STEP_MAX_ITER = 50
+
+
+class Scheme:
+    """Grid data of one population's discrete equations (neighbours, spacings, nu, dt, bound)."""
+
+    def __init__(self, grid, nt: int, horizon: float, nu: float, control_bound=None):
+        self.grid = grid
+        self.nt = int(nt)
+        self.dt = float(horizon) / self.nt
+        self.nu = float(nu)
+        self.bound = np.inf if control_bound is None else float(control_bound)
+        self.nb = grid.neighbours
+        self.h = np.ascontiguousarray(grid.h, dtype=np.float64)
+        self.n = grid.size
+        self.width = self.nb.shape[1]
+        ok = self.nb >= 0
+        self._rows = np.repeat(np.arange(self.n), self.width)[ok.ravel()]
+        self._cols = self.nb[ok]
+        self._ok = ok.ravel()
+
+    # -- linear algebra on stencils ---------------------------------------------------
+    def matrix(self, vals) -> sp.csr_matrix:
+        """The stencil as a sparse matrix."""
+        return sp.csr_matrix((vals.ravel()[self._ok], (self._rows, self._cols)), shape=(self.n, self.n))
+
+    def solve(self, vals, rhs, transpose=False) -> np.ndarray:
+        """Solve ``M x = rhs`` (or ``M^T x = rhs``) for the stencil matrix M."""
+        if self.grid.dim == 1:
+            lower, upper = vals[:, 2].copy(), vals[:, 1].copy()
+            if transpose:
+                lower, upper = np.roll(upper, 1), np.roll(lower, -1)
+            out = np.empty(self.n)
+            kernels.solve_tridiagonal(lower, np.ascontiguousarray(vals[:, 0]), upper, rhs, self.grid.periodic, out)
+            return out
+        M = self.matrix(vals)
+        return spla.spsolve((M.T if transpose else M).tocsc(), rhs)
+
+    # -- one HJB step, one FP step ----------------------------------------------------
+    def hjb_step(self, u_next, f, b, u_guess=None):
+        """Solve F(u; u_next, f, b) = 0 by Newton; return (u, stencil of J at u, Newton iterations)."""
+        u = (u_next if u_guess is None else u_guess).copy()
+        res = np.empty(self.n)
+        vals = np.empty((self.n, self.width))
+        for it in range(STEP_MAX_ITER):
+            kernels.hjb_stencil(u, u_next, f, b, self.nb, self.h, self.nu, self.dt, self.bound, res, vals)
+            if self.dt * np.abs(res).max() <= STEP_TOL * max(1.0, np.abs(u).max()):
+                return u, vals, it
+            u -= self.solve(vals, res)
+        raise RuntimeError(f"HJB step did not converge in {STEP_MAX_ITER} Newton iterations "
+                           f"(residual {self.dt * np.abs(res).max():.3g}); is the time step too large?")
+
+    def fp_step(self, vals, m_prev) -> np.ndarray:
+        """m with ``J^T m = m_prev / dt``."""
+        return self.solve(vals, m_prev / self.dt, transpose=True)
+
+    # -- whole sweeps -----------------------------------------------------------------
+    def backward(self, f, b, g, u_guess=None):
+        """u (nt+1, N) and the Jacobian stencils (nt, N, W) from f (nt, N), b (nt, d, N), g (N)."""
+        nt = self.nt
+        u = np.empty((nt + 1, self.n))
+        vals = np.empty((nt, self.n, self.width))
+        u[nt] = g
+        for n in range(nt - 1, -1, -1):
+            guess = None if u_guess is None else u_guess[n]
+            u[n], vals[n], _ = self.hjb_step(u[n + 1], f[n], b[n], guess)
+        return u, vals
+
+    def forward(self, vals, m0) -> np.ndarray:
+        """m (nt+1, N) with m[0] = m0 and ``J_n^T m^{n+1} = m^n / dt``."""
+        m = np.empty((self.nt + 1, self.n))
+        m[0] = m0
+        for n in range(self.nt):
+            m[n + 1] = self.fp_step(vals[n], m[n])
+        return m
+
+    def linear_backward(self, f, b, g):
+        """Cost of a fixed drift: the linear upwind equation (``kernels.hjb_stencil`` with bound 0)."""
+        nt = self.nt
+        u = np.empty((nt + 1, self.n))
+        vals = np.empty((nt, self.n, self.width))
+        res = np.empty(self.n)
+        u[nt] = g
+        for n in range(nt - 1, -1, -1):
+            zero = np.zeros(self.n)
+            kernels.hjb_stencil(zero, u[n + 1], f[n], b[n], self.nb, self.h, self.nu, self.dt, 0.0, res, vals[n])
+            u[n] = self.solve(vals[n], -res)
+        return u, vals
