@@ -9,9 +9,11 @@ from mfgbench.core import (as_profile, best_response, distribution, evaluate, ex
                            policy_value, save_policy, uniform_policy)
 from mfgbench.errors import GameError, PolicyError, UnknownGameError
 from mfgbench.games import Game, MeanField, Population, list_games, make, register
+from mfgbench.learners import list_learners, make_learner
+from mfgbench.trial import run_trial
 
 __version__ = "0.1.0"
 
 __all__ = ["Game", "GameError", "MeanField", "Population", "PolicyError", "UnknownGameError", "as_profile",
-           "best_response", "distribution", "evaluate", "exploitability", "list_games", "load_policy", "make",
-           "policy_value", "register", "save_policy", "uniform_policy"]
+           "best_response", "distribution", "evaluate", "exploitability", "list_games", "list_learners", "load_policy",
+           "make", "make_learner", "policy_value", "register", "run_trial", "save_policy", "uniform_policy"]

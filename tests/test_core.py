@@ -142,6 +142,11 @@ def test_kernels_match_numpy_twins(T, S, A, B, static, seed):
     R, succ, prob, g, pi = _random_model_arrays(rng, T, S, A, B, static)
     np.testing.assert_allclose(kernels.policy_value(R, succ, prob, g, pi),
                                kernels.policy_value_numpy(R, succ, prob, g, pi), rtol=0, atol=1e-12)
+    Vq, Qq = kernels.policy_q_values(R, succ, prob, g, pi)
+    Vq_np, Qq_np = kernels.policy_q_values_numpy(R, succ, prob, g, pi)
+    np.testing.assert_allclose(Vq, Vq_np, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(Qq, Qq_np, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(Vq, kernels.policy_value(R, succ, prob, g, pi), rtol=0, atol=1e-12)
     V, Q = kernels.best_response_values(R, succ, prob, g)
     V_np, Q_np = kernels.best_response_values_numpy(R, succ, prob, g)
     np.testing.assert_allclose(V, V_np, rtol=0, atol=1e-12)

@@ -65,6 +65,41 @@ def policy_value(R, succ, prob, g, pi):
     return V
 
 
+@jit
+def policy_q_values(R, succ, prob, g, pi):
+    """Q^pi[t, s, a] = R[t,s,a] + sum_b prob V^pi[t+1, succ], with V^pi as in ``policy_value``."""
+    T, S, A = R.shape
+    B = succ.shape[3]
+    static = succ.shape[0] == 1
+    V = np.empty((T + 1, S))
+    Q = np.empty((T, S, A))
+    V[T] = g
+    for t in range(T - 1, -1, -1):
+        tt = 0 if static else t
+        for s in range(S):
+            v = 0.0
+            for a in range(A):
+                q = R[t, s, a]
+                for b in range(B):
+                    q += prob[tt, s, a, b] * V[t + 1, succ[tt, s, a, b]]
+                Q[t, s, a] = q
+                v += pi[t, s, a] * q
+            V[t, s] = v
+    return V, Q
+
+
+def policy_q_values_numpy(R, succ, prob, g, pi):
+    T = R.shape[0]
+    V = np.empty((T + 1, R.shape[1]))
+    Q = np.empty(R.shape)
+    V[T] = g
+    for t in range(T - 1, -1, -1):
+        tt = 0 if succ.shape[0] == 1 else t
+        Q[t] = R[t] + _continuation_numpy(succ[tt], prob[tt], V[t + 1])
+        V[t] = (pi[t] * Q[t]).sum(axis=1)
+    return V, Q
+
+
 def _continuation_numpy(succ_tt, prob_tt, v_next):
     return (prob_tt * v_next[succ_tt]).sum(axis=2)
 

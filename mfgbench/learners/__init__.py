@@ -1,0 +1,11 @@
+"""Learners: iterative algorithms scored against certified references.
+
+Exact-model learners: fictitious play, online mirror descent. Model-free learners:
+QMI and Nash-Q. ``make_learner(name, game, config, rng)`` builds one by name.
+"""
+from mfgbench.learners.base import (Learner, config_dict, learner_class, list_learners, make_config, make_learner,
+                                    register_learner)
+from mfgbench.learners import fictitious_play, mirror_descent  # noqa: F401  (registers them)
+
+__all__ = ["Learner", "config_dict", "learner_class", "list_learners", "make_config", "make_learner",
+           "register_learner"]

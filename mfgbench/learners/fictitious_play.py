@@ -1,0 +1,144 @@
+"""Fictitious play for mean field games (Perrin, Pérolat, Laurière, Geist, Elie, Pietquin 2020).
+
+Iteration j: against the flow ``mu^{pibar_j}`` of the current average policy, every
+population computes a best response ``BR_j``; the average policy is then the
+distribution-weighted average of all best responses so far (and the initial policy),
+
+    pibar_{j+1}(a | t, s) = sum_{i<=j} mu^{BR_i}_t(s) BR_i(a|t,s) / sum_{i<=j} mu^{BR_i}_t(s),
+
+where ``mu^{BR_i}`` is the flow that ``BR_i`` induces when the whole population plays
+it and ``BR_0`` is the initial (uniform) policy. When the dynamics do not depend on the mean field this average policy induces
+exactly the average flow ``(1/(j+1)) sum_i mu^{BR_i}``, so its exploitability falls
+like O(1/j). Where no best response ever visits (t, s), the initial policy stays.
+
+Best-response variants (``config.best_response``):
+- ``exact``: backward induction on the exact model along the flow (greedy, ties to the
+  lowest action);
+- ``softmax``: ``softmax(Q^BR / temperature)``, the regularised best response;
+- ``sampled``: Q estimated from ``samples_per_pair`` draws of the game's transition at
+  every (t, s, a) (a generative model of the game along the flow), backward in time,
+  then greedy. The draws come from the learner's Generator and are counted in ``samples``.
+
+Works for several populations (all best-respond to the same joint flow) and for
+stationary discounted games (best responses to the stationary distribution, weights
+from the best responses' stationary distributions).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mfgbench.core import kernels
+from mfgbench.core.evaluate import best_response_along, induced_model
+from mfgbench.core.policy import as_profile, greedy_policy, uniform_policy
+from mfgbench.learners.base import Learner, register_learner
+
+
+def softmax(x: np.ndarray, temperature: float) -> np.ndarray:
+    z = (x - x.max(axis=-1, keepdims=True)) / temperature
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class FictitiousPlayConfig:
+    best_response: str = "exact"
+    """How each iteration's best response is computed: "exact", "softmax" or "sampled"."""
+    temperature: float = 0.1
+    """Temperature of the softmax best response (used when best_response == "softmax")."""
+    samples_per_pair: int = 10
+    """Transition draws per (t, s, a) for the sampled best response."""
+
+    def __post_init__(self):
+        if self.best_response not in ("exact", "softmax", "sampled"):
+            raise ValueError(f"fictitious-play: best_response must be exact, softmax or sampled, "
+                             f"got {self.best_response!r}")
+        if self.temperature <= 0:
+            raise ValueError(f"fictitious-play: temperature must be positive, got {self.temperature}")
+        if self.samples_per_pair < 1:
+            raise ValueError(f"fictitious-play: samples_per_pair must be >= 1, got {self.samples_per_pair}")
+
+
+def sampled_q_values(model, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Q_t(s, a) = R_t(s, a) + mean of V_{t+1}(s') over ``n`` sampled successors, backward in t."""
+    R = model.rewards[k]
+    T, S, A = R.shape
+    V = model.terminal[k].copy()
+    Q = np.empty_like(R)
+    for t in range(T - 1, -1, -1):
+        succ, prob = model.transition_at(k, t)
+        cdf = np.cumsum(prob, axis=2)
+        u = rng.random((S, A, n)) * cdf[:, :, -1:]
+        idx = np.minimum((cdf[:, :, None, :] < u[..., None]).sum(axis=3), succ.shape[2] - 1)
+        nxt = np.take_along_axis(succ, idx, axis=2)
+        Q[t] = R[t] + V[nxt].mean(axis=2)
+        V = Q[t].max(axis=1)
+    return Q
+
+
+@register_learner
+class FictitiousPlay(Learner):
+    """Fictitious play with distribution-weighted policy averaging (see module docstring)."""
+
+    name = "fictitious-play"
+    Config = FictitiousPlayConfig
+    kinds = ("finite", "stationary")
+
+    def __init__(self, game, config=None, rng=None):
+        super().__init__(game, config, rng)
+        self.stationary = getattr(game, "kind", "finite") == "stationary"
+        self._policy = uniform_policy(game)
+        # cumulative sums over the initial policy and the best responses so far of
+        # mu^{BR}(s) BR(a|s) and of mu^{BR}(s) (the initial policy counts as BR_0, as in OpenSpiel)
+        flow = self._flow_of(self._policy)
+        self._weighted = [mu[..., None] * pi for pi, mu in zip(self._policy, flow)]
+        self._weights = [mu.copy() for mu in flow]
+
+    @property
+    def policy(self) -> tuple:
+        return self._policy
+
+    def _best_response(self):
+        """Best response of each population to the current average policy's flow."""
+        cfg = self.config
+        if self.stationary:
+            from mfgbench.core import stationary
+            ev = stationary.evaluate(self.game, self._policy)
+            Q = ev.best_response.q_values
+            if cfg.best_response == "sampled":
+                raise ValueError("fictitious-play: the sampled best response plays finite-horizon games only")
+            return tuple(softmax(q, cfg.temperature) if cfg.best_response == "softmax" else greedy_policy(q)
+                         for q in Q)
+        model = induced_model(self.game, self._policy)
+        if cfg.best_response == "sampled":
+            Q = []
+            for k, pop in enumerate(self.game.populations):
+                Q.append(sampled_q_values(model, k, cfg.samples_per_pair, self.rng))
+                self.samples += self.game.horizon * pop.n_states * pop.n_actions * cfg.samples_per_pair
+            return tuple(greedy_policy(q) for q in Q)
+        Q = best_response_along(model).q_values
+        if cfg.best_response == "softmax":
+            return tuple(softmax(q, cfg.temperature) for q in Q)
+        return tuple(greedy_policy(q) for q in Q)
+
+    def _flow_of(self, policy):
+        if self.stationary:
+            from mfgbench.core import stationary
+            return stationary.distribution(self.game, policy)
+        return tuple(f[:-1] for f in induced_model(self.game, policy).flow)  # mu_t for t < T
+
+    def step(self) -> dict:
+        br = as_profile(self.game, self._best_response())
+        br_flow = self._flow_of(br)
+        new = []
+        for k, (pi_br, mu) in enumerate(zip(br, br_flow)):
+            self._weighted[k] += mu[..., None] * pi_br
+            self._weights[k] += mu
+            seen = self._weights[k] > 0
+            pi = self._policy[k].copy()
+            pi[seen] = self._weighted[k][seen] / self._weights[k][seen][:, None]
+            new.append(pi / pi.sum(axis=-1, keepdims=True))
+        self._policy = tuple(new)
+        self.iteration += 1
+        return {"iteration": self.iteration, "samples": self.samples}

@@ -1,0 +1,109 @@
+"""A trial: one learner on one game with one seed for a budget of iterations, scored at
+checkpoints against the game's certified reference.
+
+At each checkpoint the current policy profile is scored exactly: exploitability
+(total and per population), the distance of its flow to the reference flow (total
+variation averaged over time; W1 on ordered or grid states; per population), the
+samples the learner has drawn so far, and the learner's own wall time (scoring time
+excluded). Checkpoints are spaced geometrically (for log-log plots) and always include
+the last iteration.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mfgbench.core import evaluate
+from mfgbench.learners import config_dict, make_learner
+from mfgbench.metrics import distribution_error
+
+
+def geometric_checkpoints(iterations: int, count: int = 20) -> list[int]:
+    """About ``count`` iteration numbers in 1..iterations, evenly spaced in log scale, with the last."""
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    pts = np.unique(np.round(np.geomspace(1, iterations, num=max(2, count))).astype(int))
+    return sorted(set(pts.tolist()) | {iterations})
+
+
+@dataclass
+class TrialResult:
+    """What a trial produced: the scored checkpoints, the final policy and flow, and what it ran."""
+
+    game_id: str
+    game_params: dict
+    learner: str
+    config: dict
+    seed: int
+    history: list = field(default_factory=list)
+    policy: tuple = ()
+    flow: tuple = ()
+    reference: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+def _reference_for(game, reference):
+    """The reference to score against: the given one, or a freshly computed (cached) one."""
+    if reference is False:
+        return None
+    if reference is not None:
+        return reference
+    try:
+        from mfgbench.reference import reference as compute_reference
+    except ImportError:  # the reference solvers are an optional part of a partial install
+        return None
+    return compute_reference(game)
+
+
+def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=None, game_params=None,
+              checkpoints=None, reference=None, with_w1: bool = True, **config_overrides) -> TrialResult:
+    """Run ``learner`` on ``game`` (an id or a Game) for ``iterations`` steps and score it.
+
+    ``reference`` is a reference result (anything with ``flow``), None to compute the
+    certified reference with ``mfgbench.reference``, or False to skip distribution errors.
+    """
+    if isinstance(game, str):
+        from mfgbench.games import make
+        game = make(game, **(game_params or {}))
+    elif game_params:
+        raise ValueError("game_params are only used with a game id, not with a built game")
+    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    rng = np.random.default_rng(seed)
+    agent = make_learner(learner, game, config, rng, **config_overrides)
+    ref = _reference_for(game, reference)
+    marks = sorted(set(checkpoints)) if checkpoints is not None else geometric_checkpoints(iterations)
+    result = TrialResult(game.id, dict(getattr(game, "params", {})), learner, config_dict(agent.config), int(seed))
+    if ref is not None:
+        result.reference = {"exploitability": float(getattr(ref, "exploitability", np.nan)),
+                            "certified": bool(getattr(ref, "certified", False)),
+                            "method": str(getattr(ref, "method", ""))}
+    learner_seconds = 0.0
+    next_mark = 0
+    ev = None
+    for it in range(1, iterations + 1):
+        start = time.perf_counter()
+        info = agent.step()
+        learner_seconds += time.perf_counter() - start
+        if next_mark < len(marks) and it >= marks[next_mark]:
+            while next_mark < len(marks) and marks[next_mark] <= it:
+                next_mark += 1
+            ev = evaluate(game, agent.policy)
+            record = {"iteration": it, "samples": int(info.get("samples", 0)), "wall_time": learner_seconds,
+                      "exploitability": ev.exploitability, "per_population": ev.per_population.tolist()}
+            if ref is not None:
+                err = distribution_error(game, ev.flow, ref.flow, with_w1=with_w1)
+                record.update({"tv": err.tv, "tv_per_population": list(err.tv_per_population),
+                               "w1": err.w1, "w1_per_population": list(err.w1_per_population)})
+            record.update({k: v for k, v in info.items() if k not in record and np.isscalar(v)})
+            result.history.append(record)
+    if ev is None or result.history[-1]["iteration"] != iterations:
+        ev = evaluate(game, agent.policy)
+    result.policy = tuple(agent.policy)
+    result.flow = tuple(ev.flow)
+    return result
