@@ -1,0 +1,92 @@
+"""Fictitious play and online mirror descent: rates from theory, convergence to the reference."""
+import numpy as np
+import pytest
+
+import mfgbench as mb
+from mfgbench.learners import make_learner
+
+
+def exploitability_curve(game, learner, iterations, marks, **config):
+    agent = make_learner(learner, game, rng=np.random.default_rng(0), **config)
+    out = []
+    for it in range(1, iterations + 1):
+        agent.step()
+        if it in marks:
+            out.append(mb.exploitability(game, agent.policy))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("game_id", ["crowd-1d-v0", "predator-prey-v0"])
+def test_fictitious_play_exploitability_falls_like_one_over_k(game_id):
+    game = mb.make(game_id)
+    marks = [10, 20, 40, 80, 140, 200]
+    ex = exploitability_curve(game, "fictitious-play", 200, marks)
+    slope = np.polyfit(np.log(marks), np.log(ex), 1)[0]
+    assert slope <= -0.7, (ex, slope)
+
+
+@pytest.mark.parametrize("best_response", ["softmax", "sampled"])
+def test_fictitious_play_variants_learn(best_response):
+    game = mb.make("crowd-1d-v0")
+    start = mb.exploitability(game, mb.uniform_policy(game))
+    ex = exploitability_curve(game, "fictitious-play", 60, [60], best_response=best_response, temperature=0.05)
+    assert ex[-1] < start / 5
+
+
+def test_fictitious_play_average_policy_induces_the_average_flow():
+    # with mean-field-free dynamics the distribution-weighted average policy induces exactly the
+    # average of the best responses' flows (Perrin et al. 2020); check it on a garnet
+    game = mb.make("garnet-v0", S=12, A=3, B=3, T=5, K=2, coupling=2.0)
+    agent = make_learner("fictitious-play", game)
+    flows = [mb.distribution(game, agent.policy)]
+    for _ in range(6):
+        br = mb.best_response(game, agent.policy).policy
+        flows.append(mb.distribution(game, br))
+        agent.step()
+    for k in range(game.n_populations):
+        avg = np.mean([f[k] for f in flows], axis=0)
+        np.testing.assert_allclose(mb.distribution(game, agent.policy)[k], avg, atol=1e-12)
+
+
+@pytest.mark.parametrize("game_id", ["crowd-1d-v0", "lq-v0", "garnet-v0"])
+def test_mirror_descent_learns(game_id):
+    game = mb.make(game_id)
+    start = mb.exploitability(game, mb.uniform_policy(game))
+    ex = exploitability_curve(game, "mirror-descent", 200, [200])
+    assert ex[-1] < start / 10
+
+
+def test_munchausen_mirror_descent_reaches_the_regularised_equilibrium():
+    # its fixed point is the entropy-regularised equilibrium: pi = softmax(Q^pi_soft / tau)
+    game = mb.make("garnet-v0", S=8, A=3, B=2, T=4, coupling=1.0)
+    agent = make_learner("mirror-descent", game, munchausen=0.5, temperature=0.5)
+    for _ in range(400):
+        agent.step()
+    before = agent.policy[0].copy()
+    agent.step()
+    np.testing.assert_allclose(agent.policy[0], before, atol=1e-9)
+
+
+@pytest.mark.parametrize("learner,config", [
+    ("fictitious-play", {"best_response": "sampled"}),
+    ("fictitious-play", {}),
+    ("mirror-descent", {}),
+])
+def test_same_seed_same_numbers(learner, config):
+    runs = []
+    for _ in range(2):
+        res = mb.run_trial(game="crowd-1d-v0", learner=learner, iterations=15, seed=3, reference=False, **config)
+        runs.append(res)
+    assert [h["exploitability"] for h in runs[0].history] == [h["exploitability"] for h in runs[1].history]
+    for a, b in zip(runs[0].policy, runs[1].policy):
+        assert np.array_equal(a, b)
+
+
+def test_learner_config_errors_are_clear():
+    game = mb.make("crowd-1d-v0")
+    with pytest.raises(ValueError, match="learner fictitious-play: unknown config field 'step'"):
+        make_learner("fictitious-play", game, step=1)
+    with pytest.raises(ValueError, match="best_response must be exact, softmax or sampled"):
+        make_learner("fictitious-play", game, best_response="greedy")
+    with pytest.raises(KeyError, match="unknown learner 'nope'"):
+        make_learner("nope", game)
