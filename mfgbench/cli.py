@@ -132,20 +132,62 @@ def cmd_reference(args) -> int:
     return 0
 
 
+def _csv(text, convert=str, what="value"):
+    if text is None:
+        return None
+    try:
+        items = [convert(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"bad {what} list {text!r}") from None
+    if not items:
+        raise UsageError(f"empty {what} list")
+    return items
+
+
 def cmd_run(args) -> int:
-    """Until the benchmark harness lands: evaluate the uniform policy on every finite game."""
-    from mfgbench.core import evaluate, uniform_policy
-    from mfgbench.games import list_games, make
-    print(f"{'game':28s} {'populations':>11s} {'exploitability(uniform)':>24s} {'ms':>8s}")
-    for game_id in list_games():
-        game = make(game_id)
-        if not hasattr(game, "populations") or game.kind not in ("finite", "stationary"):
-            continue
-        pi = uniform_policy(game)
-        start = time.perf_counter()
-        ev = evaluate(game, pi)
-        ms = 1e3 * (time.perf_counter() - start)
-        print(f"{game_id:28s} {game.n_populations:11d} {ev.exploitability:24.6f} {ms:8.2f}")
+    from pathlib import Path
+
+    from mfgbench.bench import SuiteError, builtin, load_suite_file, run_suite
+    if args.budget is not None and args.budget < 1:
+        raise UsageError(f"bad --budget {args.budget}: must be a positive number of iterations")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"bad --workers {args.workers}: must be >= 1")
+    try:
+        suite = load_suite_file(args.suite) if Path(args.suite).suffix.lower() in (".toml", ".json") \
+            else builtin(args.suite)
+        games, learners = _csv(args.games, what="game"), _csv(args.learners, what="learner")
+        if games or learners:
+            from mfgbench.bench.suite import _check_names
+            _check_names(games or [], learners or [], "--games/--learners")
+        suite = suite.select(games, learners, _csv(args.seeds, int, "seed"), args.budget)
+    except SuiteError as exc:
+        raise UsageError(str(exc)) from None
+    if not suite.trials:
+        raise UsageError(f"suite {suite.name}: no trial left after --games/--learners selection")
+    try:
+        out = run_suite(suite, out=args.out, workers=args.workers, resume=args.resume, scheduler=args.scheduler,
+                        dask_local=args.dask_local, quiet=args.quiet)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"suite {suite.name}: {out['ran']} trials run, {out['skipped']} already done, "
+          f"{len(out['failed'])} failed -> {out['folder']}/leaderboard.md")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from mfgbench.report import write_report
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise UsageError(f"no results folder {folder}")
+    suites = [folder] if any((p / "summary.json").exists() for p in folder.iterdir() if p.is_dir()) else \
+        [p for p in sorted(folder.iterdir()) if p.is_dir() and any((q / "summary.json").exists()
+                                                                   for q in p.iterdir() if q.is_dir())]
+    if not suites:
+        raise UsageError(f"{folder} holds no finished trial")
+    for sub in suites:
+        write_report(sub, quiet=False)
     return 0
 
 
@@ -181,8 +223,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reference)
 
-    p = sub.add_parser("run", help="the main job")
+    p = sub.add_parser("run", help="the main job: run a suite of trials, write results and the report")
+    p.add_argument("--suite", default="standard", help="quick | standard | paper | a suite file (.toml/.json)")
+    p.add_argument("--games", help="comma-separated game ids to keep")
+    p.add_argument("--learners", help="comma-separated learner names to keep")
+    p.add_argument("--seeds", help="comma-separated seeds (replace the suite's)")
+    p.add_argument("--budget", type=int, help="iterations per trial (replace the suite's)")
+    p.add_argument("--out", default="results", help="results folder (default results/)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: the core count)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
+    p.add_argument("--dask-local", type=int, metavar="N", help="start a local Dask cluster of N workers")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="skip trials already finished (default on)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="write leaderboard and figures for a results folder")
+    p.add_argument("folder", nargs="?", default="results", help="a suite folder or a folder of suites")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -41,6 +41,7 @@ class TrialResult:
     policy: tuple = ()
     flow: tuple = ()
     reference: dict = field(default_factory=dict)
+    reference_flow: tuple = ()
 
     @property
     def final(self) -> dict:
@@ -83,6 +84,7 @@ def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=N
         result.reference = {"exploitability": float(getattr(ref, "exploitability", np.nan)),
                             "certified": bool(getattr(ref, "certified", False)),
                             "method": str(getattr(ref, "method", ""))}
+        result.reference_flow = tuple(np.asarray(f) for f in ref.flow)
     learner_seconds = 0.0
     next_mark = 0
     ev = None
