@@ -3,7 +3,7 @@ from mfgbench.games.base import Game, MeanField, Population
 from mfgbench.games.registry import list_games, make, register, spec
 
 # importing a game module registers its games
-from mfgbench.games import crowd, crowd2d, garnet, lq, mfglib, predator_prey, routing, traffic  # noqa: E402,F401
+from mfgbench.games import crowd, crowd2d, garnet, lq, mfglib, predator_prey, routing, stationary, traffic  # noqa: E402,F401
 from mfgbench.games import continuous  # noqa: E402,F401
 
 __all__ = ["Game", "MeanField", "Population", "list_games", "make", "register", "spec"]
