@@ -71,6 +71,8 @@ def hjb_stencil(u, u_next, f, b, nb, h, nu, dt, bound, res, vals):
 
 
 def _huber_numpy(p, bound):
+    if not np.isfinite(bound):
+        return 0.5 * p * p, p
     inside = np.abs(p) <= bound
     value = np.where(inside, 0.5 * p * p, bound * np.abs(p) - 0.5 * bound * bound)
     slope = np.where(inside, p, bound * np.sign(p))
