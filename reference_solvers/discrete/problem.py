@@ -102,25 +102,18 @@ def analyse(game, profile, best: bool = True, tau: float = 0.0) -> Analysis:
 
 
 def _analyse_stationary(game, profile, best):
+    """Stationary game: ``Q^pi = R + gamma P V^pi`` at the stationary distribution of pi."""
     from mfgbench.core import stationary
     pol = without_time_axis(game, profile)
-    ev = stationary.evaluate(game, pol)
-    qp = tuple(q[None] for q in stationary.policy_q_values(game, pol, ev)) if hasattr(
-        stationary, "policy_q_values") else _stationary_q_policy(game, pol, ev)
-    qb = tuple(q[None] for q in ev.best_response.q_values)
-    mass = tuple(np.asarray(f)[None] for f in ev.flow)
-    return Analysis(tuple(pi[None] for pi in pol), ev.flow, mass, qp, qb, np.asarray(ev.per_population),
-                    float(ev.exploitability))
-
-
-def _stationary_q_policy(game, profile, ev):
-    """``Q^pi = R + gamma P V^pi`` from the evaluation's model and values."""
-    out = []
-    for k in range(game.n_populations):
-        m = ev.model
-        R = np.asarray(m.rewards[k]).reshape(profile[k].shape)
-        succ = np.asarray(m.succ[k]).reshape(*profile[k].shape, -1)
-        prob = np.asarray(m.prob[k]).reshape(succ.shape)
-        V = np.asarray(ev.values[k]).reshape(-1)
-        out.append((R + game.gamma * (prob * V[succ]).sum(axis=2))[None])
-    return tuple(out)
+    model = stationary.induced_model(game, pol)
+    values = stationary.values_along(model, pol)
+    qp = tuple(stationary.q_values(model.rewards[k], model.succ[k], model.prob[k], values[k], model.gamma)[None]
+               for k in range(game.n_populations))
+    mass = tuple(np.asarray(m)[None] for m in model.distribution)
+    pol = tuple(pi[None] for pi in pol)
+    if not best:
+        return Analysis(pol, model.distribution, mass, qp, None, None, np.nan, None)
+    br = stationary.best_response_along(model)
+    per = np.array([float(model.distribution[k] @ (br.values[k] - values[k])) for k in range(game.n_populations)])
+    return Analysis(pol, model.distribution, mass, qp, tuple(q[None] for q in br.q_values), per,
+                    float(per.sum()), None)
