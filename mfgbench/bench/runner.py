@@ -52,8 +52,29 @@ def git_revision() -> str | None:
 
 
 def build_game(spec: TrialSpec):
+    """The game a trial plays: the registered game, or the Markov-chain version of a continuous one."""
     from mfgbench.games import make
-    return make(spec.game, **spec.game_params)
+    game = make(spec.game, **spec.game_params)
+    if spec.discretize:
+        from reference_solvers.pde.discretize import discretize
+        continuous = game
+        game = discretize(continuous, **spec.discretize)
+        game.id = f"{spec.game}@" + "x".join(f"{k}{v}" for k, v in sorted(spec.discretize.items()))
+        game.params = {**continuous.params, **spec.discretize}
+    return game
+
+
+def pde_comparison(spec: TrialSpec, game, flow) -> tuple:
+    """PDE density of the continuous game on the bridged grid, and the learner's L1 gap to it.
+
+    The finite game's flow mu_t(i) is the mass of cell i, so its density is mu_t / dv;
+    the gap is ``sum_i |mu_t(i) - m_t(x_i) dv|`` averaged over t, per population.
+    """
+    from reference_solvers.pde import solve
+    pde = solve(game.continuous, nx=spec.discretize["nx"], nt=spec.discretize["nt"])
+    dv = game.dv
+    gaps = [float(np.mean(np.abs(f - m * dv).sum(axis=1))) for f, m in zip(flow, pde.m)]
+    return [np.asarray(m) for m in pde.m], gaps, pde.summary()
 
 
 def execute_trial(spec: TrialSpec, folder, reference_cache=None, revision=None) -> dict:
@@ -77,8 +98,16 @@ def execute_trial(spec: TrialSpec, folder, reference_cache=None, revision=None) 
         final = result.final
         store.write_npz_atomic(folder / "policy.npz", **{f"policy_{k}": p for k, p in enumerate(result.policy)})
         ref_flow = getattr(result, "reference_flow", None) or ()
+        pde_arrays = {}
+        if spec.discretize:
+            densities, gaps, pde_summary = pde_comparison(spec, game, result.flow)
+            final.update({"pde_l1": float(np.mean(gaps)), "pde_l1_per_population": gaps})
+            summary["pde"] = {k: pde_summary[k] for k in ("method", "residual", "converged", "mass_error")}
+            pde_arrays = {f"pde_{k}": m for k, m in enumerate(densities)}
+            pde_arrays["cell_volume"] = np.array(game.dv)
+            pde_arrays["grid_shape"] = np.array(game.grid.shape)
         store.write_npz_atomic(folder / "flow.npz", **{f"flow_{k}": f for k, f in enumerate(result.flow)},
-                               **{f"reference_{k}": f for k, f in enumerate(ref_flow)})
+                               **{f"reference_{k}": f for k, f in enumerate(ref_flow)}, **pde_arrays)
         exploit = final.get("exploitability", float("nan"))
         status, error = "ok", None
         if not math.isfinite(exploit):

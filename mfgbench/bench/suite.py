@@ -45,6 +45,9 @@ class TrialSpec:
     config: dict = field(default_factory=dict)
     tag: str = ""
     """Distinguishes trials of the same game, learner and seed that differ in parameters."""
+    discretize: dict = field(default_factory=dict)
+    """For a continuous game: ``nx``, ``nt``, ``n_actions`` (and optionally ``max_speed``) of the
+    Markov-chain finite game the learner plays; its flow is also compared with the PDE density."""
 
     @property
     def name(self) -> str:
@@ -52,8 +55,11 @@ class TrialSpec:
         return trial_dir_name(self.game, self.learner, self.seed, self.tag)
 
     def as_dict(self) -> dict:
-        return {"game": self.game, "learner": self.learner, "seed": self.seed, "iterations": self.iterations,
-                "game_params": dict(self.game_params), "config": dict(self.config), "tag": self.tag}
+        out = {"game": self.game, "learner": self.learner, "seed": self.seed, "iterations": self.iterations,
+               "game_params": dict(self.game_params), "config": dict(self.config), "tag": self.tag}
+        if self.discretize:
+            out["discretize"] = dict(self.discretize)
+        return out
 
 
 @dataclass
@@ -82,16 +88,35 @@ def _kind(game_id):
     return spec(game_id).kind
 
 
-def plays(learner: str, game_id: str) -> bool:
+def plays(learner: str, game_id: str, bridged: bool = False) -> bool:
+    """Whether ``learner`` plays ``game_id`` (a continuous game counts as finite once discretized)."""
     from mfgbench.learners import learner_class
-    return _kind(game_id) in learner_class(learner).kinds
+    kind = _kind(game_id)
+    if kind == "continuous":
+        kind = "finite" if bridged else "continuous"
+    return kind in learner_class(learner).kinds
 
 
-def grid(games, learners, seeds, iterations, game_params=None, configs=None) -> list:
-    """Every compatible (game, learner) pair for every seed."""
-    game_params, configs = game_params or {}, configs or {}
-    return [TrialSpec(g, lr, int(s), int(iterations), dict(game_params.get(g, {})), dict(configs.get(lr, {})))
-            for g in games for lr in learners if plays(lr, g) for s in seeds]
+DEFAULT_BRIDGE = {"nx": 20, "nt": 80, "n_actions": 5, "max_speed": 1.0}
+"""Grid on which a continuous game is discretized for tabular learners unless a suite says otherwise."""
+
+
+def grid(games, learners, seeds, iterations, game_params=None, configs=None, bridges=None) -> list:
+    """Every compatible (game, learner) pair for every seed (continuous games are discretized)."""
+    game_params, configs, bridges = game_params or {}, configs or {}, bridges or {}
+    trials = []
+    for g in games:
+        bridge = dict(bridges.get(g, DEFAULT_BRIDGE)) if _kind(g) == "continuous" else {}
+        for lr in learners:
+            if plays(lr, g):
+                use = {}
+            elif bridge and plays(lr, g, bridged=True):  # a tabular learner plays the discretized game
+                use = bridge
+            else:
+                continue
+            trials += [TrialSpec(g, lr, int(s), int(iterations), dict(game_params.get(g, {})),
+                                 dict(configs.get(lr, {})), discretize=use) for s in seeds]
+    return trials
 
 
 TABULAR = ["fictitious-play", "mirror-descent", "qmi", "nash-q"]
@@ -104,16 +129,17 @@ def _available(learners):
 
 
 def quick() -> Suite:
-    learners = _available(TABULAR)
-    trials = grid(["crowd-1d-v0", "predator-prey-v0"], _available(["fictitious-play", "mirror-descent"]),
-                  [0, 1], 20)
-    trials += grid(["left-right-v0"], learners, [0, 1], 10) if _registered("left-right-v0") else []
+    exact = _available(["fictitious-play", "mirror-descent"])
+    trials = grid(["crowd-1d-v0", "predator-prey-v0"], exact, [0, 1], 20)
+    trials += grid([g for g in ["left-right-v0"] if _registered(g)], _available(TABULAR), [0, 1], 10)
+    trials += grid([g for g in ["crowd-continuous-v0"] if _registered(g)], exact, [0], 20)
     return Suite("quick", trials)
 
 
 def standard() -> Suite:
     games = [g for g in ["crowd-1d-v0", "beach-bar-v0", "lq-v0", "sis-v0", "predator-prey-v0",
-                         "traffic-2type-v0", "garnet-v0", "ring-road-v0"] if _registered(g)]
+                         "traffic-2type-v0", "garnet-v0", "ring-road-v0", "crowd-continuous-v0",
+                         "segregation-2pop-v0"] if _registered(g)]
     return Suite("standard", grid(games, _available(TABULAR), [0, 1, 2], 100))
 
 
@@ -161,7 +187,7 @@ def load_suite_file(path) -> Suite:
 
 
 def suite_from_dict(data: dict, default_name="custom", where="suite") -> Suite:
-    known = {"name", "games", "learners", "seeds", "iterations", "trials", "game_params", "configs"}
+    known = {"name", "games", "learners", "seeds", "iterations", "trials", "game_params", "configs", "discretize"}
     extra = sorted(set(data) - known)
     if extra:
         raise SuiteError(f"{where}: unknown field {extra[0]!r}; fields are {', '.join(sorted(known))}")
@@ -170,12 +196,12 @@ def suite_from_dict(data: dict, default_name="custom", where="suite") -> Suite:
         games, learners = data.get("games", []), data.get("learners", [])
         _check_names(games, learners, where)
         trials += grid(games, learners, data.get("seeds", [0]), data.get("iterations", 100),
-                       data.get("game_params"), data.get("configs"))
+                       data.get("game_params"), data.get("configs"), data.get("discretize"))
     for i, t in enumerate(data.get("trials", [])):
         if not isinstance(t, dict) or "game" not in t or "learner" not in t:
             raise SuiteError(f"{where}: trial {i} needs at least 'game' and 'learner'")
         _check_names([t["game"]], [t["learner"]], f"{where}, trial {i}")
-        fields = {"game", "learner", "seed", "iterations", "game_params", "config", "tag"}
+        fields = {"game", "learner", "seed", "iterations", "game_params", "config", "tag", "discretize"}
         bad = sorted(set(t) - fields)
         if bad:
             raise SuiteError(f"{where}, trial {i}: unknown field {bad[0]!r}")

@@ -72,11 +72,12 @@ def leaderboard_rows(trials) -> list[dict]:
         w1 = _mean_std(f.get("w1") for f in finals)
         samples = _mean_std(f.get("samples") for f in finals)
         secs = _mean_std(f.get("wall_time") for f in finals)
+        pde = _mean_std(f.get("pde_l1") for f in finals)
         errors = sorted({t.get("error", "") for t in ts if t.get("status") != "ok"})
         rows.append({"game": game, "learner": learner + (f" [{tag}]" if tag else ""), "seeds": len(ok),
                      "failed": len(ts) - len(ok), "exploitability_mean": ex[0], "exploitability_std": ex[1],
                      "tv_mean": tv[0], "tv_std": tv[1], "w1_mean": w1[0], "w1_std": w1[1],
-                     "samples": samples[0], "seconds": secs[0],
+                     "pde_l1_mean": pde[0], "pde_l1_std": pde[1], "samples": samples[0], "seconds": secs[0],
                      "iterations": max((f.get("iteration", 0) for f in finals), default=0),
                      "reference_certified": _certified(ok), "error": "; ".join(e for e in errors if e)[:200]})
     return rows
@@ -94,10 +95,14 @@ def leaderboard_markdown(rows) -> str:
            "TV and W1 are distances of the learner's flow to the certified reference flow, averaged over time.",
            ""]
     for game in sorted({r["game"] for r in rows}):
+        game_rows = [r for r in rows if r["game"] == game]
+        with_pde = any(math.isfinite(_num(r["pde_l1_mean"])) for r in game_rows)
+        pde_head, pde_rule = (" L1 to PDE density |", "---|") if with_pde else ("", "")
         out += [f"## {game}", "",
-                "| learner | seeds | exploitability | TV to reference | W1 to reference | samples | time (s) | iterations | status |",
-                "|---|---|---|---|---|---|---|---|---|"]
-        for r in sorted((r for r in rows if r["game"] == game), key=lambda r: _num(r["exploitability_mean"])):
+                "| learner | seeds | exploitability | TV to reference | W1 to reference |" + pde_head
+                + " samples | time (s) | iterations | status |",
+                "|---|---|---|---|---|" + pde_rule + "---|---|---|---|"]
+        for r in sorted(game_rows, key=lambda r: _num(r["exploitability_mean"])):
             status = "ok" if not r["failed"] else f"{r['failed']} failed: {r['error']}"
             if r["seeds"] and r["reference_certified"] is None:
                 status += " (no reference)"
@@ -105,7 +110,8 @@ def leaderboard_markdown(rows) -> str:
                 status += " (reference not certified)"
             out.append(f"| {r['learner']} | {r['seeds']} | {_pm(r['exploitability_mean'], r['exploitability_std'])} | "
                        f"{_pm(r['tv_mean'], r['tv_std'])} | {_pm(r['w1_mean'], r['w1_std'])} | "
-                       f"{_pm(r['samples'], math.nan, '{:.3g}')} | {_pm(r['seconds'], math.nan)} | "
+                       + (f"{_pm(r['pde_l1_mean'], r['pde_l1_std'])} | " if with_pde else "")
+                       + f"{_pm(r['samples'], math.nan, '{:.3g}')} | {_pm(r['seconds'], math.nan)} | "
                        f"{r['iterations']} | {status} |")
         out.append("")
     return "\n".join(out)
@@ -114,7 +120,7 @@ def leaderboard_markdown(rows) -> str:
 def leaderboard_csv(rows) -> str:
     buf = io.StringIO()
     fields = ["game", "learner", "seeds", "failed", "exploitability_mean", "exploitability_std", "tv_mean", "tv_std",
-              "w1_mean", "w1_std", "samples", "seconds", "iterations", "reference_certified", "error"]
+              "w1_mean", "w1_std", "pde_l1_mean", "pde_l1_std", "samples", "seconds", "iterations", "reference_certified", "error"]
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for r in rows:

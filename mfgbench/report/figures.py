@@ -111,10 +111,59 @@ def flow_figure(game, trials, path):
     return _save(fig, path)
 
 
+def pde_figure(game, trials, path):
+    """Learner density (first seed of each learner) against the PDE density, at three times."""
+    curves, pde = {}, None
+    for t in sorted(trials, key=lambda t: t["seed"]):
+        if t.get("status") != "ok" or t["game"] != game or t["learner"] in curves:
+            continue
+        try:
+            with np.load(Path(t["path"]) / "flow.npz") as data:
+                if "pde_0" not in data.files:
+                    continue
+                n_pop = len([f for f in data.files if f.startswith("pde_")])
+                dv = float(data["cell_volume"])
+                shape = tuple(int(v) for v in data["grid_shape"])
+                curves[t["learner"]] = [data[f"flow_{k}"] / dv for k in range(n_pop)]
+                pde = pde or [data[f"pde_{k}"] for k in range(n_pop)]
+        except (OSError, KeyError, ValueError):
+            continue
+    if not curves:
+        return None
+    n_pop, T = len(pde), pde[0].shape[0] - 1
+    times = sorted({0, T // 2, T})
+    if len(shape) == 1:
+        fig, axes = plt.subplots(n_pop, len(times), figsize=(3.6 * len(times), 2.6 * n_pop), squeeze=False,
+                                 constrained_layout=True)
+        x = (np.arange(shape[0]) + 0.5) / shape[0]
+        for k in range(n_pop):
+            for j, n in enumerate(times):
+                ax = axes[k, j]
+                ax.plot(x, pde[k][n], "k-", lw=2, label="PDE")
+                for learner, dens in sorted(curves.items()):
+                    ax.plot(x, dens[k][n], "--", label=learner)
+                ax.set_title(f"step {n}/{T}" + (f", pop {k}" if n_pop > 1 else ""), fontsize=8)
+                ax.set_xlabel("x (fraction of the domain)", fontsize=7)
+                ax.set_ylabel("density", fontsize=7)
+                ax.legend(fontsize=6)
+    else:
+        cols = ["PDE"] + sorted(curves)
+        fig, axes = plt.subplots(n_pop, len(cols), figsize=(3 * len(cols), 2.8 * n_pop), squeeze=False,
+                                 constrained_layout=True)
+        for k in range(n_pop):
+            for j, name in enumerate(cols):
+                dens = pde[k][T] if name == "PDE" else curves[name][k][T]
+                axes[k, j].imshow(dens.reshape(shape).T, origin="lower", cmap="viridis")
+                axes[k, j].set_title(f"{name}, final time" + (f", pop {k}" if n_pop > 1 else ""), fontsize=8)
+    fig.suptitle(f"{game}: learner densities against the PDE equilibrium density", fontsize=10)
+    return _save(fig, path)
+
+
 def write_figures(folder, trials) -> list:
     folder = Path(folder)
     written = [exploitability_figure(trials, "iteration", folder / "exploitability_vs_iterations.png"),
                exploitability_figure(trials, "samples", folder / "exploitability_vs_samples.png")]
     for game in sorted({t["game"] for t in trials}):
         written.append(flow_figure(game, trials, folder / f"flows__{game}.png"))
+        written.append(pde_figure(game, trials, folder / f"pde_density__{game}.png"))
     return [w for w in written if w]
