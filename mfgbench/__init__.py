@@ -9,6 +9,7 @@ from mfgbench.core import (as_profile, best_response, distribution, evaluate, ex
                            policy_value, save_policy, uniform_policy)
 from mfgbench.errors import GameError, PolicyError, UnknownGameError
 from mfgbench.games import Game, MeanField, Population, list_games, make, register
+from mfgbench.reference import reference
 from mfgbench.learners import list_learners, make_learner
 from mfgbench.trial import run_trial
 
