@@ -77,9 +77,12 @@ class QMIConfig:
     """Mean-field estimate step size, M <- (1 - beta) M + beta e_{s'} (paper: 1e-3)."""
     samples_per_iteration: int = 100_000
     """Transitions the agent samples per outer iteration (paper: 1e5)."""
-    temperature: float = 1e-3
+    temperature: float = 1e-5
     """Temperature of Gamma(Q) = softmax(Q / temperature), the behaviour (and, with
-    policy_output="softmax", the output) policy."""
+    policy_output="softmax", the output) policy. It must be small against the gaps
+    between Q-values: 1e-5 suits ring-road-v0, whose rewards are O(1e-3); games with O(1)
+    rewards want O(0.1-1) (and mean_field="average" when plain fixed-point iteration
+    oscillates, e.g. crowd-1d-v0)."""
     mean_field: str = "freeze"
     """Mean field the rewards use in an outer iteration: "freeze" (the current estimate M)
     or "average" (running average of the estimates at the start of every iteration)."""
@@ -428,9 +431,12 @@ class QMI(Learner):
     def _stationary_tables(self, k, Mbar, behaviour):
         mf = _stationary_mean_field(Mbar, behaviour)
         R = np.ascontiguousarray(self.game.rewards(k, mf), dtype=np.float64)
-        succ, prob = self.game.transitions(k, mf)
+        if self.game.static_transitions:
+            succ, prob = self.game.static_transition(k)
+        else:
+            succ, prob = self.game.transitions(k, mf)
         return R, np.ascontiguousarray(succ, dtype=np.int64), np.ascontiguousarray(prob, dtype=np.float64)
 
 
 def _stationary_mean_field(Mbar, behaviour):
-    return MeanField(0, tuple(Mbar), tuple(m[:, None] * pi for m, pi in zip(Mbar, behaviour)))
+    return MeanField(None, tuple(Mbar), tuple(m[:, None] * pi for m, pi in zip(Mbar, behaviour)))
