@@ -148,12 +148,43 @@ def _check_finite(game, profile, rng, n_agents, report, index):
         exact = float(mu0 @ ev.values[k][0])
         mc = sample_returns(model, k, profile[k], mu0, n_agents, rng)
         scale = max(1.0, float(np.abs(model.rewards[k]).max()) * T + float(np.abs(model.terminal[k]).max()))
-        if abs(mc.mean - exact) > VALUE_SE * mc.stderr + 1e-9 * scale:
+        se = max(mc.stderr, np.sqrt(_return_variance(model, k, profile[k], mu0) / n_agents))
+        if abs(mc.mean - exact) > VALUE_SE * se + 1e-9 * scale:
             _fail(game, f"profile {index}, population {k}: exact value {exact!r} but Monte Carlo gives "
                         f"{mc.mean!r} +- {mc.stderr:.3g} ({abs(mc.mean - exact) / max(mc.stderr, 1e-300):.1f} SE)")
         _check_histogram(game, mc.histogram(len(mu0)), model.flow[k][T], n_agents, f"profile {index}, population "
                                                                                    f"{k}, time {T}")
         report.comparisons.append(dict(profile=index, population=k, exact=exact, mc=mc.mean, stderr=mc.stderr))
+
+
+def _return_variance(model, k, pi, mu0) -> float:
+    """Exact variance of one agent's return (second moment by backward induction).
+
+    The Monte Carlo tolerance uses it, not only the sample's own standard error: a
+    near-deterministic policy can make an event of probability 1e-7 matter to the
+    exact value while no sampled agent meets it (sample variance 0)."""
+    T = model.rewards[k].shape[0]
+    V = np.asarray(model.terminal[k], dtype=np.float64)
+    M = V ** 2
+    for t in range(T - 1, -1, -1):
+        succ, prob = model.transition_at(k, t)
+        R = model.rewards[k][t]
+        EV = (prob * V[succ]).sum(axis=2)
+        EM = (prob * M[succ]).sum(axis=2)
+        V, M = (pi[t] * (R + EV)).sum(axis=1), (pi[t] * (R ** 2 + 2.0 * R * EV + EM)).sum(axis=1)
+    return max(float(mu0 @ M - (mu0 @ V) ** 2), 0.0)
+
+
+def _discounted_return_variance(model, k, pi, V) -> float:
+    """Exact variance of the discounted return from the stationary distribution:
+    ``M = r2 + gamma^2 P^pi M`` with ``r2 = sum_a pi (R^2 + 2 gamma R (P V))``."""
+    from mfgbench.core import stationary
+
+    R, succ, prob, gamma = model.rewards[k], model.succ[k], model.prob[k], model.gamma
+    PV = (prob * V[succ]).sum(axis=2)
+    M = stationary.policy_value(R ** 2 + 2.0 * gamma * R * PV, succ, prob, pi, gamma ** 2)
+    mu = model.distribution[k]
+    return max(float(mu @ M - (mu @ V) ** 2), 0.0)
 
 
 def _check_histogram(game, hist, mu, n_agents, where):
@@ -202,7 +233,8 @@ def _check_stationary(game, profile, rng, n_agents, report, index):
         horizon = int(np.ceil(np.log(1e-6) / np.log(gamma)))
         bias = gamma ** horizon * rmax / (1.0 - gamma)
         mc = stationary.sample_discounted_returns(model, k, profile[k], n_agents, rng, horizon)
-        if abs(mc.mean - exact) > VALUE_SE * mc.stderr + bias + 1e-12 * max(1.0, rmax / (1.0 - gamma)):
+        se = max(mc.stderr, np.sqrt(_discounted_return_variance(model, k, profile[k], ev.values[k]) / n_agents))
+        if abs(mc.mean - exact) > VALUE_SE * se + bias + 1e-12 * max(1.0, rmax / (1.0 - gamma)):
             _fail(game, f"profile {index}, population {k}: exact discounted value {exact!r} but truncated Monte "
                         f"Carlo gives {mc.mean!r} +- {mc.stderr:.3g} (truncation bias <= {bias:.2g})")
         # agents started from the stationary distribution are still distributed by it
