@@ -49,7 +49,8 @@ from mfgbench.core.policy import greedy_policy
 from mfgbench.games.base import MeanField
 from mfgbench.learners.base import Learner, register_learner
 from mfgbench.learners.qmi import _draw_row, _draw_row_python, softmax
-from mfgbench.learners.stage_games import SELECTIONS, solve_bimatrix
+from mfgbench.learners.stage_games import (SELECTIONS, StageEquilibrium, _degenerate, _support_tables,
+                                           support_enumeration_kernel)
 
 
 @dataclass
@@ -245,8 +246,10 @@ class NashQ2PConfig:
     """Episodes (initial state to a terminal state, or max_steps) per call of step()."""
     max_steps: int = 1000
     """Longest episode before a restart from the initial state."""
-    selection: str = "first"
-    """Which stage-game equilibrium NashQ uses: "first" found (pure ones first) or "welfare"."""
+    selection: str = "welfare"
+    """Which stage-game equilibrium NashQ uses: "welfare" (largest payoff sum) or "first"
+    found (pure ones first). Grid Game 1 has stage games with several equilibria off the
+    equilibrium path, and "first" can switch between them from one update to the next."""
 
     def __post_init__(self):
         if self.episodes_per_iteration < 1 or self.max_steps < 1:
@@ -275,11 +278,19 @@ class NashQ:
         self.visits = np.zeros((S, A, A))
         self._value = np.zeros((S, 2))      # NashQ^i(s) of the current tables
         self._fresh = np.zeros(S, dtype=bool)
+        self._supports = _support_tables(A, A)
         self.iteration = 0
         self.samples = 0
 
-    def stage_equilibrium(self, s: int):
-        return solve_bimatrix(self.Q[0, s], self.Q[1, s], self.config.selection)
+    def stage_equilibrium(self, s: int) -> StageEquilibrium:
+        """Nash equilibrium of the stage game (Q^1[s], Q^2[s]) (``stage_games.solve_bimatrix``
+        without its input checks: the tables are finite by construction)."""
+        A, B = self.Q[0, s], self.Q[1, s]
+        eps = 1e-10 * max(1.0, float(np.abs(self.Q[:, s]).max()))
+        x, y, found = support_enumeration_kernel(A, B, eps, *self._supports, self.config.selection == "welfare")
+        if not found:
+            x, y = _degenerate(A, B, eps)
+        return StageEquilibrium(x, y, (float(x @ A @ y), float(x @ B @ y)))
 
     def nash_value(self, s: int) -> np.ndarray:
         """(NashQ^1(s), NashQ^2(s)) for the current tables; 0 at terminal states."""

@@ -27,10 +27,13 @@ All comparisons use the tolerance ``tol`` relative to the payoff scale.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
 import numpy as np
+
+from mfgbench._jit import jit
 
 
 @dataclass(frozen=True)
@@ -189,27 +192,183 @@ def nash_equilibria(A, B, tol: float = 1e-10) -> list[StageEquilibrium]:
 SELECTIONS = ("first", "welfare")
 
 
-def solve_bimatrix(A, B, selection: str = "first", tol: float = 1e-10) -> StageEquilibrium:
-    """One Nash equilibrium of (A, B): the first found (``"first"``, pure ones first) or the
-    one with the largest payoff sum ``x^T (A + B) y`` (``"welfare"``, ties to the first).
+@functools.lru_cache(maxsize=64)
+def _support_tables(m: int, n: int):
+    """Supports of size k = 2..min(m, n) in itertools.combinations order, padded with -1:
+    (row_sets, col_sets, sizes_start) with pairs enumerated k by k."""
+    rows, cols, ks = [], [], []
+    for k in range(2, min(m, n) + 1):
+        rows.extend(itertools.combinations(range(m), k))
+        cols.extend(itertools.combinations(range(n), k))
+        ks.append(k)
+    width = max(2, min(m, n))
+    R = np.full((max(1, len(rows)), width), -1, dtype=np.int64)
+    C = np.full((max(1, len(cols)), width), -1, dtype=np.int64)
+    for i, r in enumerate(rows):
+        R[i, :len(r)] = r
+    for i, c in enumerate(cols):
+        C[i, :len(c)] = c
+    return R, C, len(rows), len(cols)
 
-    The pure-profile check runs first and returns at once for ``"first"``, which keeps the
-    common case (stage games with a pure equilibrium) cheap.
+
+@jit
+def _solve_indifference(M, rows, cols, k, out):
+    """out[:k] = z on ``cols`` with (M[rows, cols] z)_i equal for all i and sum z = 1;
+    returns False when the system is singular (Gaussian elimination, partial pivoting)."""
+    n = k + 1
+    lhs = np.zeros((n, n + 1))
+    for i in range(k):
+        for j in range(k):
+            lhs[i, j] = M[rows[i], cols[j]]
+        lhs[i, k] = -1.0
+    for j in range(k):
+        lhs[k, j] = 1.0
+    lhs[k, n] = 1.0
+    for c in range(n):
+        p = c
+        for r in range(c + 1, n):
+            if abs(lhs[r, c]) > abs(lhs[p, c]):
+                p = r
+        if abs(lhs[p, c]) < 1e-13:
+            return False
+        if p != c:
+            for j in range(n + 1):
+                tmp = lhs[c, j]
+                lhs[c, j] = lhs[p, j]
+                lhs[p, j] = tmp
+        for r in range(n):
+            if r != c:
+                f = lhs[r, c] / lhs[c, c]
+                if f != 0.0:
+                    for j in range(c, n + 1):
+                        lhs[r, j] -= f * lhs[c, j]
+    for j in range(k):
+        out[j] = lhs[j, n] / lhs[j, j]
+    return True
+
+
+@jit
+def support_enumeration_kernel(A, B, eps, row_sets, col_sets, n_row_sets, n_col_sets, welfare):
+    """Equilibrium of (A, B) among pure profiles and equal-size supports (module docstring).
+
+    Pure profiles are tried first (row-major); if one exists the first (or, with
+    ``welfare``, the largest payoff sum) is returned. Otherwise supports of size k = 2.. are
+    tried in the order of ``_support_tables``. Returns (x, y, found).
+    """
+    m, n = A.shape
+    x = np.zeros(m)
+    y = np.zeros(n)
+    best = -np.inf
+    bi = -1
+    bj = -1
+    for i in range(m):
+        for j in range(n):
+            ok = True
+            for i2 in range(m):
+                if A[i2, j] > A[i, j] + eps:
+                    ok = False
+                    break
+            if ok:
+                for j2 in range(n):
+                    if B[i, j2] > B[i, j] + eps:
+                        ok = False
+                        break
+            if ok:
+                w = A[i, j] + B[i, j]
+                if bi < 0 or (welfare and w > best + eps):
+                    best = w
+                    bi = i
+                    bj = j
+    if bi >= 0:
+        x[bi] = 1.0
+        y[bj] = 1.0
+        return x, y, True
+    found = False
+    xs = np.zeros(m)
+    ys = np.zeros(n)
+    zy = np.zeros(min(m, n))
+    zx = np.zeros(min(m, n))
+    Ay = np.zeros(m)
+    xB = np.zeros(n)
+    for p in range(n_row_sets):
+        k = 0
+        while k < row_sets.shape[1] and row_sets[p, k] >= 0:
+            k += 1
+        I = row_sets[p, :k]
+        for q in range(n_col_sets):
+            if col_sets[q, k - 1] < 0 or (k < col_sets.shape[1] and col_sets[q, k] >= 0):
+                continue
+            J = col_sets[q, :k]
+            if not _solve_indifference(A, I, J, k, zy):
+                continue
+            neg = False
+            for j in range(k):
+                if zy[j] < -eps:
+                    neg = True
+            if neg:
+                continue
+            if not _solve_indifference(B.T, J, I, k, zx):
+                continue
+            for j in range(k):
+                if zx[j] < -eps:
+                    neg = True
+            if neg:
+                continue
+            xs[:] = 0.0
+            ys[:] = 0.0
+            sx = 0.0
+            sy = 0.0
+            for j in range(k):
+                xs[I[j]] = max(zx[j], 0.0)
+                ys[J[j]] = max(zy[j], 0.0)
+                sx += xs[I[j]]
+                sy += ys[J[j]]
+            xs /= sx
+            ys /= sy
+            Ay[:] = A @ ys
+            xB[:] = xs @ B
+            vx = xs @ Ay
+            vy = xB @ ys
+            if Ay.max() > vx + eps or xB.max() > vy + eps:
+                continue
+            w = vx + xs @ B @ ys
+            if not found or (welfare and w > best + eps):
+                best = w
+                x[:] = xs
+                y[:] = ys
+                found = True
+                if not welfare:
+                    return x, y, True
+    return x, y, found
+
+
+def solve_bimatrix(A, B, selection: str = "first", tol: float = 1e-10) -> StageEquilibrium:
+    """One Nash equilibrium of (A, B).
+
+    ``"first"``: the first found (pure equilibria first, row-major, then mixed ones by
+    support size and lexicographic supports); ``"welfare"``: the pure equilibrium with
+    the largest payoff sum ``A[i, j] + B[i, j]`` when the game has one, else the mixed
+    equilibrium with the largest ``x^T (A + B) y`` (ties to the first). Compiled kernel;
+    degenerate games it cannot settle go to the LP step of ``nash_equilibria``.
     """
     if selection not in SELECTIONS:
         raise ValueError(f"solve_bimatrix: selection must be one of {SELECTIONS}, got {selection!r}")
     A, B = _checked(A, B)
-    if selection == "first":
-        eps = tol * _scale(A, B)
-        pure = _pure(A, B, eps)
-        if len(pure):
-            i, j = pure[0]
-            x = np.zeros(A.shape[0])
-            y = np.zeros(A.shape[1])
-            x[i] = 1.0
-            y[j] = 1.0
-            return StageEquilibrium(x, y, (float(A[i, j]), float(B[i, j])))
-        return nash_equilibria(A, B, tol)[0]
+    eps = tol * _scale(A, B)
+    rows, cols, nr, nc = _support_tables(*A.shape)
+    x, y, found = support_enumeration_kernel(A, B, eps, rows, cols, nr, nc, selection == "welfare")
+    if not found:
+        x, y = _degenerate(A, B, eps)
+    return StageEquilibrium(x, y, (float(x @ A @ y), float(x @ B @ y)))
+
+
+def solve_bimatrix_python(A, B, selection: str = "first", tol: float = 1e-10) -> StageEquilibrium:
+    """Plain numpy twin of ``solve_bimatrix`` through ``nash_equilibria`` (same selection rule)."""
+    A, B = _checked(A, B)
     eqs = nash_equilibria(A, B, tol)
-    best = max(range(len(eqs)), key=lambda i: (eqs[i].values[0] + eqs[i].values[1], -i))
+    if selection == "first":
+        return eqs[0]
+    pure = [i for i, e in enumerate(eqs) if np.max(e.x) == 1.0 and np.max(e.y) == 1.0]
+    pool = pure if pure else list(range(len(eqs)))
+    best = max(pool, key=lambda i: (eqs[i].values[0] + eqs[i].values[1], -i))
     return eqs[best]
