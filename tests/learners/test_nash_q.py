@@ -1,0 +1,210 @@
+"""Nash-Q: the stage-game solver (independent no-deviation check, classic games), the
+mean-field learner (kernels vs twins, predator-prey exploitability falls >= 5x), classic
+Nash-Q on Grid Game 1 (known equilibrium values of Hu & Wellman 2003), and seeding."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import mfgbench as mb
+from mfgbench.learners.grid_game import DOWN, LEFT, RIGHT, UP, GridGame1
+from mfgbench.learners.nash_q import (MeanFieldNashQ, NashQ, NashQ2PConfig, NashQConfig, draw_actions,
+                                      draw_actions_python, draw_states, draw_states_python, move_agents,
+                                      move_agents_python, q_update, q_update_python)
+from mfgbench.learners.qmi import softmax
+from mfgbench.learners.stage_games import nash_equilibria, solve_bimatrix, solve_bimatrix_python
+
+
+# -- stage games ------------------------------------------------------------------------------
+def no_profitable_deviation(A, B, x, y, tol=1e-7):
+    """Independent check: every pure deviation of either player gains at most tol."""
+    x, y = np.asarray(x), np.asarray(y)
+    assert np.all(x >= -1e-12) and np.all(y >= -1e-12)
+    assert abs(x.sum() - 1) < 1e-9 and abs(y.sum() - 1) < 1e-9
+    v1 = sum(x[i] * A[i, j] * y[j] for i in range(A.shape[0]) for j in range(A.shape[1]))
+    v2 = sum(x[i] * B[i, j] * y[j] for i in range(A.shape[0]) for j in range(A.shape[1]))
+    scale = max(1.0, np.abs(A).max(), np.abs(B).max())
+    for i in range(A.shape[0]):
+        if sum(A[i, j] * y[j] for j in range(A.shape[1])) > v1 + tol * scale:
+            return False
+    for j in range(A.shape[1]):
+        if sum(x[i] * B[i, j] for i in range(A.shape[0])) > v2 + tol * scale:
+            return False
+    return True
+
+
+payoffs = st.integers(2, 4).flatmap(lambda m: st.integers(2, 4).flatmap(lambda n: st.tuples(
+    arrays(np.float64, (m, n), elements=st.floats(-10, 10, allow_nan=False, width=32)),
+    arrays(np.float64, (m, n), elements=st.floats(-10, 10, allow_nan=False, width=32)))))
+
+
+@settings(deadline=None, max_examples=150)
+@given(payoffs, st.sampled_from(["first", "welfare"]))
+def test_stage_solver_returns_a_nash_equilibrium(game, selection):
+    A, B = game
+    eq = solve_bimatrix(A, B, selection)
+    assert no_profitable_deviation(A, B, eq.x, eq.y)
+    assert eq.values[0] == pytest.approx(eq.x @ A @ eq.y)
+    for e in nash_equilibria(A, B):
+        assert no_profitable_deviation(A, B, e.x, e.y)
+
+
+@settings(deadline=None, max_examples=100)
+@given(payoffs, st.sampled_from(["first", "welfare"]))
+def test_stage_kernel_matches_numpy_twin(game, selection):
+    A, B = game
+    # generic games only: on ties the two may return different (equally valid) equilibria
+    A = A + np.arange(A.size).reshape(A.shape) * 1e-3
+    B = B + np.arange(B.size)[::-1].reshape(B.shape) * 1e-3
+    e, f = solve_bimatrix(A, B, selection), solve_bimatrix_python(A, B, selection)
+    np.testing.assert_allclose(e.x, f.x, atol=1e-9)
+    np.testing.assert_allclose(e.y, f.y, atol=1e-9)
+
+
+def test_matching_pennies():
+    A = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    (eq,) = nash_equilibria(A, -A)
+    np.testing.assert_allclose(eq.x, [0.5, 0.5])
+    np.testing.assert_allclose(eq.y, [0.5, 0.5])
+    assert eq.values == pytest.approx((0.0, 0.0))
+
+
+def test_battle_of_the_sexes():
+    A = np.array([[2.0, 0.0], [0.0, 1.0]])
+    B = np.array([[1.0, 0.0], [0.0, 2.0]])
+    eqs = nash_equilibria(A, B)
+    assert len(eqs) == 3
+    got = sorted((tuple(np.round(e.x, 12)), tuple(np.round(e.y, 12))) for e in eqs)
+    want = sorted([((1.0, 0.0), (1.0, 0.0)), ((0.0, 1.0), (0.0, 1.0)),
+                   ((round(2 / 3, 12), round(1 / 3, 12)), (round(1 / 3, 12), round(2 / 3, 12)))])
+    assert got == want
+    mixed = [e for e in eqs if 0 < e.x[0] < 1][0]
+    assert mixed.values == pytest.approx((2 / 3, 2 / 3))
+    assert solve_bimatrix(A, B, "welfare").values in ((2.0, 1.0), (1.0, 2.0))
+
+
+def test_rock_paper_scissors_and_prisoners_dilemma():
+    A = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+    eq = solve_bimatrix(A, -A)
+    np.testing.assert_allclose(eq.x, np.full(3, 1 / 3))
+    np.testing.assert_allclose(eq.y, np.full(3, 1 / 3))
+    A = np.array([[-1.0, -3.0], [0.0, -2.0]])  # row 1 = defect dominates
+    eq = solve_bimatrix(A, A.T)
+    assert eq.x.tolist() == [0.0, 1.0] and eq.y.tolist() == [0.0, 1.0]
+
+
+def test_degenerate_game_without_pure_or_equal_support_equilibrium():
+    # matching pennies with a duplicated column: the equilibria mix 2 rows against 3 columns
+    A = np.array([[1.0, -1.0, -1.0], [-1.0, 1.0, 1.0]])
+    eq = solve_bimatrix(A, -A)
+    assert no_profitable_deviation(A, -A, eq.x, eq.y)
+
+
+# -- mean-field Nash-Q ------------------------------------------------------------------------------
+def test_agent_kernels_match_python_twins(rng):
+    S, A, B, N = 6, 3, 4, 500
+    mu0 = rng.dirichlet(np.ones(S))
+    pi_t = softmax(rng.normal(size=(S, A)), 0.5)
+    succ = rng.integers(0, S, size=(S, A, B))
+    prob = rng.dirichlet(np.ones(B), size=(S, A))
+    u = rng.random((3, N))
+    s = draw_states(mu0, u[0])
+    assert np.array_equal(s, draw_states_python(mu0, u[0]))
+    a = draw_actions(pi_t, s, u[1])
+    assert np.array_equal(a, draw_actions_python(pi_t, s, u[1]))
+    s2 = move_agents(s, a, succ, prob, u[2])
+    assert np.array_equal(s2, move_agents_python(s, a, succ, prob, u[2]))
+    R, V = rng.normal(size=(S, A)), rng.normal(size=S)
+    Q1, Q2 = rng.normal(size=(S, A)), None
+    Q2 = Q1.copy()
+    n1, n2 = np.ones((S, A)), np.ones((S, A))
+    q_update(Q1, n1, s, a, R, s2, V, 0.6)
+    q_update_python(Q2, n2, s, a, R, s2, V, 0.6)
+    np.testing.assert_allclose(Q1, Q2, rtol=0, atol=1e-12)
+    assert np.array_equal(n1, n2)
+
+
+def test_empirical_flow_matches_exact_flow():
+    # at the start Q = 0, so agents act uniformly: the empirical flow of N agents is the
+    # uniform policy's exact flow up to sampling error (std <= 0.5 / sqrt(N))
+    game = mb.make("predator-prey-v0")
+    learner = MeanFieldNashQ(game, NashQConfig(n_agents=20_000), np.random.default_rng(0))
+    flow = learner.episode()
+    exact = mb.distribution(game, mb.uniform_policy(game))
+    for k in range(3):
+        assert np.abs(flow[k] - exact[k]).max() < 5 * 0.5 / np.sqrt(20_000)
+
+
+def test_predator_prey_exploitability_falls_5x():
+    game = mb.make("predator-prey-v0")
+    uniform = mb.exploitability(game, mb.uniform_policy(game))
+    learner = MeanFieldNashQ(game, NashQConfig(), np.random.default_rng(0))
+    for _ in range(30):
+        info = learner.step()
+    assert info["samples"] == 30 * 5 * 2000 * game.horizon * 3
+    assert mb.exploitability(game, learner.policy) < uniform / 5
+
+
+def test_mean_field_nash_q_same_seed_same_numbers():
+    game = mb.make("predator-prey-v0")
+    cfg = NashQConfig(n_agents=300, episodes_per_iteration=2)
+    runs = []
+    for _ in range(2):
+        learner = MeanFieldNashQ(game, cfg, np.random.default_rng(7))
+        for _ in range(3):
+            learner.step()
+        runs.append(learner.q_values)
+    for x, y in zip(*runs):
+        assert np.array_equal(x, y)
+
+
+# -- classic Nash-Q on Grid Game 1 ---------------------------------------------------------------
+def test_grid_game_known_equilibrium_values():
+    game = GridGame1()
+    V = game.nash_values()
+    s0 = game.initial_state
+    assert V[:, s0] == pytest.approx([100 * 0.99 ** 3] * 2, abs=1e-9)
+    Q = game.stage_game(V, s0)
+    # both moving into the middle bottom cell: bounce (-1), then the start again
+    assert Q[:, RIGHT, LEFT] == pytest.approx([-1 + 0.99 * 100 * 0.99 ** 3] * 2, abs=1e-9)
+    assert Q[:, UP, UP] == pytest.approx([100 * 0.99 ** 3] * 2, abs=1e-9)
+    # one step before both goals (player 1 below 8, player 2 right of 6): both earn 100
+    s = game.state(5, 7)
+    assert game.rewards[:, s, UP, LEFT].tolist() == [100.0, 100.0]
+    assert game.terminal[game.succ[s, UP, LEFT, 0]]
+    assert game.succ[game.state(0, 2), DOWN, DOWN, 0] == game.state(0, 2)
+
+
+def test_nash_q_reaches_grid_game_values_within_5_percent():
+    game = GridGame1()
+    learner = NashQ(game, NashQ2PConfig(episodes_per_iteration=1000), np.random.default_rng(0))
+    for _ in range(5):
+        info = learner.step()
+    target = game.VALUE_AT_START
+    assert info["values"][0] == pytest.approx(target, rel=0.05)
+    assert info["values"][1] == pytest.approx(target, rel=0.05)
+    x, y = learner.policy(game.initial_state)
+    Q = learner.Q[:, game.initial_state]
+    assert no_profitable_deviation(Q[0], Q[1], x, y)
+
+
+def test_classic_nash_q_same_seed_same_numbers():
+    game = GridGame1()
+    runs = []
+    for _ in range(2):
+        learner = NashQ(game, NashQ2PConfig(episodes_per_iteration=50), np.random.default_rng(11))
+        learner.step()
+        runs.append(learner.Q.copy())
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="alpha_power"):
+        NashQConfig(alpha_power=0.4)
+    with pytest.raises(ValueError, match="n_agents"):
+        NashQConfig(n_agents=0)
+    with pytest.raises(ValueError, match="selection"):
+        NashQ2PConfig(selection="random")
+    with pytest.raises(ValueError, match="stationary"):
+        MeanFieldNashQ(mb.make("ring-road-v0"))
