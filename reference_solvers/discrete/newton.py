@@ -183,6 +183,7 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0):
 
 def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int = 15,
                   mass_floor: float = 1e-14, weight_floor: float = 1e-3, drop_weight: float = 1e-10, gap: float | None = None,
+                  drop_gap: float | None = None,
                   fd_step: float = 1e-7, dense_limit: int = 400, max_unknowns: int = 20000) -> PolishResult:
     """Polish ``analysis`` (a rough equilibrium, as returned by :func:`.problem.analyse`)
     by the active-set Newton method of the module docstring; stop as soon as the exact
@@ -208,6 +209,9 @@ def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int 
         new = []
         for sup, pi, qb in zip(support, an.policy, an.q_best):
             sup = sup & (pi > drop_weight)
+            if drop_gap is not None:
+                sup &= qb.max(axis=-1, keepdims=True) - qb <= drop_gap
+            sup |= greedy_policy(qb) > 0
             sup_best = np.where(sup, qb, -np.inf).max(axis=-1, keepdims=True)
             sup |= qb > sup_best + 1e-12 * np.maximum(1.0, np.abs(sup_best))
             new.append(sup)
