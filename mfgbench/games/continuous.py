@@ -19,6 +19,8 @@ between populations are written the same way as self terms.
 
 Terms are evaluated on a set of points ``x`` of shape ``(d, N)`` carrying the density
 values ``m[l]`` (each of shape ``(N,)``) and cell volume ``dv``, so ``int m = sum(m) dv``.
+Values also accept a batch of times: ``t`` of shape ``(B, 1)`` and densities ``(B, N)``
+(solvers evaluate all time steps at once).
 Each term also gives its derivative in those density values (``jacobian``), used by
 Newton solvers: a list of ``(source, kind, data)`` with kind ``"diag"`` (a vector),
 ``"outer"`` (a pair ``(c, w)`` meaning ``c w^T``) or ``"dense"`` (an N x N matrix).
@@ -102,7 +104,7 @@ class Potential(Term):
 
     def value(self, k, t, x, dv, ms, domain):
         v = self.fn(x) if self.terminal else self.fn(t, x)
-        return np.broadcast_to(np.asarray(v, dtype=float), x.shape[1:]).copy()
+        return np.broadcast_to(np.asarray(v, dtype=float), ms[0].shape).copy()
 
     @property
     def depends_on_m(self):
@@ -152,14 +154,15 @@ class Convolution(Term):
         return self.weight * np.asarray(self.kernel(disp), dtype=float) * dv
 
     def value(self, k, t, x, dv, ms, domain):
-        return self._matrix(x, dv, domain) @ ms[self._src(k)]
+        return ms[self._src(k)] @ self._matrix(x, dv, domain).T
 
     def jacobian(self, k, t, x, dv, ms, domain):
         return [(self._src(k), "dense", self._matrix(x, dv, domain))]
 
 
 def _mean(x, dv, m):
-    return x[0] @ m * dv
+    """Mean of density m (shape (..., N)), with a trailing axis for broadcasting against x."""
+    return (m @ x[0] * dv)[..., None]
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,7 @@ class ContinuousGame:
         return np.broadcast_to(np.asarray(self.populations[k].m0(x), dtype=float), x.shape[1:]).copy()
 
     def _sum(self, terms, k, t, x, dv, ms):
-        out = np.zeros(x.shape[1])
+        out = np.zeros(np.shape(ms[0]))
         for term in terms:
             out += term.value(k, t, x, dv, ms, self.domain)
         return out
@@ -300,10 +303,10 @@ class ContinuousGame:
         return bool(self.populations[k].drift)
 
     def drift(self, k, t, x, dv, ms):
-        """b_k at the points, shape (d, N) (zero when the population has no drift terms)."""
+        """b_k at the points, shape (d, N), or (B, d, N) for a batch (zero without drift terms)."""
         if not self.populations[k].drift:
-            return np.zeros_like(x)
-        return self._sum(self.populations[k].drift, k, t, x, dv, ms)[None, :]
+            return np.zeros(np.shape(ms[0])[:-1] + x.shape)
+        return self._sum(self.populations[k].drift, k, t, x, dv, ms)[..., None, :]
 
     def drift_jacobian(self, k, t, x, dv, ms):
         return self._jac(self.populations[k].drift, k, t, x, dv, ms)

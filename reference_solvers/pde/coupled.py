@@ -66,19 +66,17 @@ class Problem:
         return [np.tile(m0, (self.nt + 1, 1)) for m0 in self.m0]
 
     def couplings(self, m):
-        """(f, b, g) per population for the flow m: f (nt, N), b (nt, d, N), g (N)."""
+        """(f, b, g) per population for the flow m: f (nt, N), b (nt, d, N), g (N).
+
+        All time steps are evaluated in one batch (times t_{n+1} as a column, densities m^{n+1}).
+        """
         game, x, dv = self.game, self.x, self.dv
+        t = self.times[1:, None]
+        ms = tuple(ml[1:] for ml in m)
         fs, bs, gs = [], [], []
         for k in range(self.K):
-            f = np.empty((self.nt, self.n))
-            b = np.zeros((self.nt, self.grid.dim, self.n))
-            for n in range(self.nt):
-                ms = tuple(ml[n + 1] for ml in m)
-                f[n] = game.running_cost(k, self.times[n + 1], x, dv, ms)
-                if game.has_drift(k):
-                    b[n] = game.drift(k, self.times[n + 1], x, dv, ms)
-            fs.append(f)
-            bs.append(b)
+            fs.append(np.ascontiguousarray(game.running_cost(k, t, x, dv, ms)))
+            bs.append(np.ascontiguousarray(game.drift(k, t, x, dv, ms)))
             gs.append(game.terminal_cost(k, x, dv, tuple(ml[-1] for ml in m)))
         return fs, bs, gs
 
@@ -96,21 +94,15 @@ class Problem:
         return [sch.forward(vals[k], self.m0[k]) for k, sch in enumerate(self.schemes)]
 
     def residual_parts(self, u, m):
-        """Residual vectors of the system at (u, m), per population: (hjb (nt, N), terminal (N), fp (nt, N)), stencils."""
+        """Residual of the system at (u, m) per population: (hjb (nt, N), terminal (N), fp (nt, N),
+        Jacobian stencils, f, b)."""
         fs, bs, gs = self.couplings(m)
         out = []
         for k, sch in enumerate(self.schemes):
             hjb = np.empty((self.nt, self.n))
             fp = np.empty((self.nt, self.n))
             vals = np.empty((self.nt, self.n, sch.width))
-            res = np.empty(self.n)
-            tmp = np.empty(self.n)
-            for n in range(self.nt):
-                kernels.hjb_stencil(u[k][n], u[k][n + 1], fs[k][n], bs[k][n], sch.nb, sch.h, sch.nu, sch.dt,
-                                    sch.bound, res, vals[n])
-                hjb[n] = self.dt * res
-                kernels.stencil_rmatvec(vals[n], sch.nb, m[k][n + 1], tmp)
-                fp[n] = self.dt * tmp - m[k][n]
+            kernels.system_residual(u[k], m[k], fs[k], bs[k], sch.nb, sch.h, sch.nu, sch.dt, sch.bound, hjb, fp, vals)
             out.append((hjb, u[k][-1] - gs[k], fp, vals, fs[k], bs[k]))
         return out
 

@@ -238,3 +238,207 @@ def stencil_rmatvec_numpy(vals, nb, x):
     ok = nb >= 0
     np.add.at(out, nb[ok], (vals * x[:, None])[ok])
     return out
+
+
+# ------------------------------------------------------------------ whole sweeps in 1D
+@jit
+def _tridiagonal_of(vals, transpose, lower, diag, upper, scale):
+    n = vals.shape[0]
+    for i in range(n):
+        diag[i] = scale * vals[i, 0]
+        if transpose:
+            lower[i] = scale * vals[(i - 1) % n, 1]
+            upper[i] = scale * vals[(i + 1) % n, 2]
+        else:
+            lower[i] = scale * vals[i, 2]
+            upper[i] = scale * vals[i, 1]
+
+
+@jit
+def hjb_backward_1d(f, b, g, nb, h, nu, dt, bound, periodic, tol, max_iter, u, vals):
+    """The nonlinear backward sweep in 1D: u[nt] = g, then F(u[n]; u[n+1], f[n], b[n]) = 0 by Newton.
+
+    Fills u (nt+1, N) and the Jacobian stencils vals (nt, N, 3); returns the largest number of
+    Newton iterations a step needed, or -1 if a step did not converge.
+    """
+    nt, n = f.shape
+    u[nt, :] = g
+    res = np.empty(n)
+    lower = np.empty(n)
+    diag = np.empty(n)
+    upper = np.empty(n)
+    step = np.empty(n)
+    worst = 0
+    for k in range(nt - 1, -1, -1):
+        u[k, :] = u[k + 1, :]
+        done = False
+        for it in range(max_iter):
+            hjb_stencil(u[k], u[k + 1], f[k], b[k], nb, h, nu, dt, bound, res, vals[k])
+            big = 1.0
+            err = 0.0
+            for i in range(n):
+                big = max(big, abs(u[k, i]))
+                err = max(err, abs(res[i]))
+            if dt * err <= tol * big:
+                worst = max(worst, it)
+                done = True
+                break
+            _tridiagonal_of(vals[k], False, lower, diag, upper, 1.0)
+            solve_tridiagonal(lower, diag, upper, res, periodic, step)
+            for i in range(n):
+                u[k, i] -= step[i]
+        if not done:
+            return -1
+    return worst
+
+
+@jit
+def fp_forward_1d(vals, m0, periodic, dt, m):
+    """The forward sweep in 1D: m[0] = m0, J_n^T m[n+1] = m[n] / dt."""
+    nt, n, _ = vals.shape
+    m[0, :] = m0
+    lower = np.empty(n)
+    diag = np.empty(n)
+    upper = np.empty(n)
+    rhs = np.empty(n)
+    for k in range(nt):
+        _tridiagonal_of(vals[k], True, lower, diag, upper, 1.0)
+        for i in range(n):
+            rhs[i] = m[k, i] / dt
+        solve_tridiagonal(lower, diag, upper, rhs, periodic, m[k + 1])
+
+
+@jit
+def linear_backward_1d(vals, rhs, terminal, periodic, dt, x):
+    """x[nt] = terminal; (dt J_n) x[n] = rhs[n] + x[n+1] (the u-block of Newton's matrix)."""
+    nt, n, _ = vals.shape
+    x[nt, :] = terminal
+    lower = np.empty(n)
+    diag = np.empty(n)
+    upper = np.empty(n)
+    r = np.empty(n)
+    for k in range(nt - 1, -1, -1):
+        _tridiagonal_of(vals[k], False, lower, diag, upper, dt)
+        for i in range(n):
+            r[i] = rhs[k, i] + x[k + 1, i]
+        solve_tridiagonal(lower, diag, upper, r, periodic, x[k])
+
+
+@jit
+def linear_forward_1d(vals, rhs, periodic, dt, x):
+    """x[0] = 0; (dt J_n^T) x[n+1] = rhs[n] + x[n] (the m-block of Newton's matrix)."""
+    nt, n, _ = vals.shape
+    x[0, :] = 0.0
+    lower = np.empty(n)
+    diag = np.empty(n)
+    upper = np.empty(n)
+    r = np.empty(n)
+    for k in range(nt):
+        _tridiagonal_of(vals[k], True, lower, diag, upper, dt)
+        for i in range(n):
+            r[i] = rhs[k, i] + x[k, i]
+        solve_tridiagonal(lower, diag, upper, r, periodic, x[k + 1])
+
+
+@jit
+def system_residual(u, m, f, b, nb, h, nu, dt, bound, hjb, fp, vals):
+    """Time-step form of the discrete system at (u, m): hjb[n] = dt F_n(u), fp[n] = dt J_n^T m[n+1] - m[n]."""
+    nt, n = f.shape
+    res = np.empty(n)
+    tmp = np.empty(n)
+    for k in range(nt):
+        hjb_stencil(u[k], u[k + 1], f[k], b[k], nb, h, nu, dt, bound, res, vals[k])
+        stencil_rmatvec(vals[k], nb, m[k + 1], tmp)
+        for i in range(n):
+            hjb[k, i] = dt * res[i]
+            fp[k, i] = dt * tmp[i] - m[k, i]
+
+
+def system_residual_numpy(u, m, f, b, nb, h, nu, dt, bound):
+    """Numpy twin of ``system_residual``: returns (hjb, fp, vals)."""
+    nt = f.shape[0]
+    hjb, fp, vals = [], [], []
+    for k in range(nt):
+        r, v = hjb_stencil_numpy(u[k], u[k + 1], f[k], b[k], nb, h, nu, dt, bound)
+        hjb.append(dt * r)
+        fp.append(dt * stencil_rmatvec_numpy(v, nb, m[k + 1]) - m[k])
+        vals.append(v)
+    return np.array(hjb), np.array(fp), np.array(vals)
+
+
+# ------------------------------------------------------------------ iterative solve (2D)
+@jit
+def bicgstab_stencil(vals, nb, rhs, transpose, rtol, max_iter, x):
+    """Solve M x = rhs (or M^T x = rhs) for a stencil M-matrix by Jacobi-preconditioned BiCGSTAB.
+
+    ``x`` holds the initial guess and receives the solution. Returns the iteration count, or
+    -1 when ``max_iter`` iterations did not bring the residual below ``rtol * |rhs|``.
+    """
+    n = rhs.shape[0]
+    r = np.empty(n)
+    if transpose:
+        stencil_rmatvec(vals, nb, x, r)
+    else:
+        stencil_matvec(vals, nb, x, r)
+    bnorm = 0.0
+    for i in range(n):
+        r[i] = rhs[i] - r[i]
+        bnorm = max(bnorm, abs(rhs[i]))
+    if bnorm == 0.0:
+        for i in range(n):
+            x[i] = 0.0
+        return 0
+    r0 = r.copy()
+    p = np.zeros(n)
+    v = np.zeros(n)
+    y = np.empty(n)
+    z = np.empty(n)
+    t = np.empty(n)
+    s = np.empty(n)
+    rho, alpha, omega = 1.0, 1.0, 1.0
+    for it in range(max_iter):
+        err = 0.0
+        for i in range(n):
+            err = max(err, abs(r[i]))
+        if err <= rtol * bnorm:
+            return it
+        rho_new = 0.0
+        for i in range(n):
+            rho_new += r0[i] * r[i]
+        if rho_new == 0.0:
+            return -1
+        beta = (rho_new / rho) * (alpha / omega)
+        rho = rho_new
+        for i in range(n):
+            p[i] = r[i] + beta * (p[i] - omega * v[i])
+            y[i] = p[i] / vals[i, 0]
+        if transpose:
+            stencil_rmatvec(vals, nb, y, v)
+        else:
+            stencil_matvec(vals, nb, y, v)
+        den = 0.0
+        for i in range(n):
+            den += r0[i] * v[i]
+        alpha = rho / den
+        for i in range(n):
+            s[i] = r[i] - alpha * v[i]
+            z[i] = s[i] / vals[i, 0]
+        if transpose:
+            stencil_rmatvec(vals, nb, z, t)
+        else:
+            stencil_matvec(vals, nb, z, t)
+        tt = 0.0
+        ts = 0.0
+        for i in range(n):
+            tt += t[i] * t[i]
+            ts += t[i] * s[i]
+        omega = ts / tt if tt > 0.0 else 0.0
+        for i in range(n):
+            x[i] += alpha * y[i] + omega * z[i]
+            r[i] = s[i] - omega * t[i]
+        if omega == 0.0:
+            err = 0.0
+            for i in range(n):
+                err = max(err, abs(r[i]))
+            return it + 1 if err <= rtol * bnorm else -1
+    return -1

@@ -9,7 +9,8 @@ With time step ``dt = T / nt``, the unknowns ``u^n, m^n`` (n = 0..nt) and the st
 with ``u^nt = g`` and ``m^0 = m0``; ``f^n`` and ``b^n`` are evaluated with ``m^{n+1}``.
 Each HJB step is solved by Newton's method (the Hamiltonian is piecewise quadratic, so a
 few iterations reach round-off). In 1D the linear systems are (cyclic) tridiagonal and
-solved by a Numba kernel; in 2D by a sparse LU (scipy).
+solved by a Numba kernel (whole sweeps run inside one kernel); in 2D by Jacobi-preconditioned
+BiCGSTAB on the stencil (a Numba kernel), with a sparse LU (scipy) as fallback.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from reference_solvers.pde import kernels
 STEP_TOL = 1e-13
 """An HJB step stops when ``dt * max|F| <= STEP_TOL * max(1, max|u|)``."""
 STEP_MAX_ITER = 50
+LINEAR_RTOL = 1e-14
+"""Relative (max-norm) residual of the 2D iterative linear solves."""
 
 
 class Scheme:
@@ -56,6 +59,9 @@ class Scheme:
             out = np.empty(self.n)
             kernels.solve_tridiagonal(lower, np.ascontiguousarray(vals[:, 0]), upper, rhs, self.grid.periodic, out)
             return out
+        x = rhs / vals[:, 0]
+        if kernels.bicgstab_stencil(vals, self.nb, rhs, transpose, LINEAR_RTOL, 500, x) >= 0:
+            return x
         M = self.matrix(vals)
         return spla.spsolve((M.T if transpose else M).tocsc(), rhs)
 
@@ -80,6 +86,20 @@ class Scheme:
     # -- whole sweeps -----------------------------------------------------------------
     def backward(self, f, b, g, u_guess=None):
         """u (nt+1, N) and the Jacobian stencils (nt, N, W) from f (nt, N), b (nt, d, N), g (N)."""
+        if self.grid.dim == 1:
+            u = np.empty((self.nt + 1, self.n))
+            vals = np.empty((self.nt, self.n, self.width))
+            its = kernels.hjb_backward_1d(np.ascontiguousarray(f), np.ascontiguousarray(b), g, self.nb, self.h,
+                                          self.nu, self.dt, self.bound, self.grid.periodic, STEP_TOL,
+                                          STEP_MAX_ITER, u, vals)
+            if its < 0:
+                raise RuntimeError(f"HJB step did not converge in {STEP_MAX_ITER} Newton iterations; "
+                                   f"is the time step too large?")
+            return u, vals
+        return self.backward_stepwise(f, b, g, u_guess)
+
+    def backward_stepwise(self, f, b, g, u_guess=None):
+        """``backward`` one step at a time (any dimension; the numpy-level twin of the 1D kernel)."""
         nt = self.nt
         u = np.empty((nt + 1, self.n))
         vals = np.empty((nt, self.n, self.width))
@@ -91,6 +111,14 @@ class Scheme:
 
     def forward(self, vals, m0) -> np.ndarray:
         """m (nt+1, N) with m[0] = m0 and ``J_n^T m^{n+1} = m^n / dt``."""
+        if self.grid.dim == 1:
+            m = np.empty((self.nt + 1, self.n))
+            kernels.fp_forward_1d(vals, m0, self.grid.periodic, self.dt, m)
+            return m
+        return self.forward_stepwise(vals, m0)
+
+    def forward_stepwise(self, vals, m0) -> np.ndarray:
+        """``forward`` one step at a time (any dimension)."""
         m = np.empty((self.nt + 1, self.n))
         m[0] = m0
         for n in range(self.nt):
@@ -109,3 +137,26 @@ class Scheme:
             kernels.hjb_stencil(zero, u[n + 1], f[n], b[n], self.nb, self.h, self.nu, self.dt, 0.0, res, vals[n])
             u[n] = self.solve(vals[n], -res)
         return u, vals
+
+    # -- the linear blocks of Newton's matrix -----------------------------------------
+    def newton_backward(self, vals, rhs, terminal) -> np.ndarray:
+        """x[nt] = terminal, (dt J_n) x[n] = rhs[n] + x[n+1]."""
+        x = np.empty((self.nt + 1, self.n))
+        if self.grid.dim == 1:
+            kernels.linear_backward_1d(vals, rhs, terminal, self.grid.periodic, self.dt, x)
+            return x
+        x[self.nt] = terminal
+        for n in range(self.nt - 1, -1, -1):
+            x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt)
+        return x
+
+    def newton_forward(self, vals, rhs) -> np.ndarray:
+        """x[0] = 0, (dt J_n^T) x[n+1] = rhs[n] + x[n]."""
+        x = np.empty((self.nt + 1, self.n))
+        if self.grid.dim == 1:
+            kernels.linear_forward_1d(vals, rhs, self.grid.periodic, self.dt, x)
+            return x
+        x[0] = 0.0
+        for n in range(self.nt):
+            x[n + 1] = self.solve(vals[n], (rhs[n] + x[n]) / self.dt, transpose=True)
+        return x
