@@ -46,7 +46,7 @@ import numpy as np
 
 from mfgbench._jit import jit
 from mfgbench.core.policy import greedy_policy
-from mfgbench.games.base import MeanField
+from mfgbench.games.base import MeanField, check_rewards, check_transitions
 from mfgbench.learners.base import Learner, register_learner
 from mfgbench.learners.qmi import _draw_row, _draw_row_python, softmax
 from mfgbench.learners.stage_games import (SELECTIONS, StageEquilibrium, _degenerate, _support_tables,
@@ -193,6 +193,7 @@ class MeanFieldNashQ(Learner):
         """One episode of all populations' agents; updates the Q tables. Returns the flow."""
         game, cfg = self.game, self.config
         T, K, N = game.horizon, game.n_populations, cfg.n_agents
+        check = self.samples == 0  # validate what the game returns once, then trust it
         behaviour = [softmax(q, cfg.temperature) for q in self._Q]
         u = [self.rng.random((1 + 2 * T, N)) for _ in range(K)]
         states = [draw_states(game.populations[k].mu0, u[k][0]) for k in range(K)]
@@ -208,13 +209,17 @@ class MeanFieldNashQ(Learner):
             mf = MeanField(t, tuple(mu), tuple(L))
             nxt, R = [], []
             for k in range(K):
-                R.append(np.ascontiguousarray(game.rewards(k, t, mf), dtype=np.float64))
+                r = game.rewards(k, t, mf)
                 if game.static_transitions:
                     succ, prob = game.static_transition(k)
                 else:
                     succ, prob = game.transitions(k, t, mf)
-                    succ = np.ascontiguousarray(succ, dtype=np.int64)
-                    prob = np.ascontiguousarray(prob, dtype=np.float64)
+                if check:
+                    r = check_rewards(game, k, t, r)
+                    succ, prob = check_transitions(game, k, t, succ, prob)
+                R.append(np.ascontiguousarray(r, dtype=np.float64))
+                succ = np.ascontiguousarray(succ, dtype=np.int64)
+                prob = np.ascontiguousarray(prob, dtype=np.float64)
                 nxt.append(move_agents(states[k], actions[k], succ, prob, u[k][2 + 2 * t]))
             if t + 1 < T:
                 V_next = [q[t + 1].max(axis=1) for q in self._Q]
@@ -223,7 +228,10 @@ class MeanFieldNashQ(Learner):
                 for k in range(K):
                     flow[k][T] = mu_T[k]
                 mf_T = MeanField(T, mu_T, (None,) * K)
-                V_next = [np.ascontiguousarray(game.terminal(k, mf_T), dtype=np.float64) for k in range(K)]
+                V_next = [game.terminal(k, mf_T) for k in range(K)]
+                if check:
+                    V_next = [check_rewards(game, k, "T", g) for k, g in enumerate(V_next)]
+                V_next = [np.ascontiguousarray(g, dtype=np.float64) for g in V_next]
             for k in range(K):
                 q_update(self._Q[k][t], self._visits[k][t], states[k], actions[k], R[k], nxt[k], V_next[k],
                          cfg.alpha_power)

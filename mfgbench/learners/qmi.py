@@ -52,7 +52,7 @@ import numpy as np
 
 from mfgbench._jit import jit
 from mfgbench.core.policy import greedy_policy
-from mfgbench.games.base import MeanField
+from mfgbench.games.base import MeanField, check_rewards, check_transitions
 from mfgbench.learners.base import Learner, register_learner
 
 REBASE = 40.0
@@ -404,6 +404,7 @@ class QMI(Learner):
     def _finite_tables(self, Mbar, behaviour):
         """Rewards, transitions and terminal rewards of every population at the frozen estimate."""
         game, T, K = self.game, self.game.horizon, self._K
+        check = self.iteration == 0  # validate what the game returns once, then trust it
         R = [np.empty_like(q) for q in self._Q]
         succ = [[] for _ in range(K)]
         prob = [[] for _ in range(K)]
@@ -411,30 +412,33 @@ class QMI(Learner):
             mu_t = tuple(Mbar[k][t] for k in range(K))
             mf = MeanField(t, mu_t, tuple(mu_t[k][:, None] * behaviour[k][t] for k in range(K)))
             for k in range(K):
-                R[k][t] = game.rewards(k, t, mf)
-                if game.static_transitions:
-                    if t == 0:
-                        s_t, p_t = game.static_transition(k)
-                        succ[k].append(s_t)
-                        prob[k].append(p_t)
-                else:
-                    s_t, p_t = game.transitions(k, t, mf)
-                    succ[k].append(np.asarray(s_t, dtype=np.int64))
-                    prob[k].append(np.asarray(p_t, dtype=np.float64))
+                R[k][t] = check_rewards(game, k, t, game.rewards(k, t, mf)) if check else game.rewards(k, t, mf)
+                if game.static_transitions and t > 0:
+                    continue
+                s_t, p_t = game.static_transition(k) if game.static_transitions else game.transitions(k, t, mf)
+                if check:
+                    s_t, p_t = check_transitions(game, k, t, s_t, p_t)
+                succ[k].append(np.asarray(s_t, dtype=np.int64))
+                prob[k].append(np.asarray(p_t, dtype=np.float64))
         mf_T = MeanField(T, tuple(Mbar[k][T] for k in range(K)), (None,) * K)
         out = []
         for k in range(K):
-            g = np.ascontiguousarray(game.terminal(k, mf_T), dtype=np.float64)
+            g = game.terminal(k, mf_T)
+            g = np.ascontiguousarray(check_rewards(game, k, "T", g) if check else g, dtype=np.float64)
             out.append((R[k], np.ascontiguousarray(np.stack(succ[k])), np.ascontiguousarray(np.stack(prob[k])), g))
         return out
 
     def _stationary_tables(self, k, Mbar, behaviour):
         mf = _stationary_mean_field(Mbar, behaviour)
-        R = np.ascontiguousarray(self.game.rewards(k, mf), dtype=np.float64)
+        R = self.game.rewards(k, mf)
         if self.game.static_transitions:
             succ, prob = self.game.static_transition(k)
         else:
             succ, prob = self.game.transitions(k, mf)
+        if self.iteration == 0:  # validate what the game returns once, then trust it
+            R = check_rewards(self.game, k, "stationary", R)
+            succ, prob = check_transitions(self.game, k, "stationary", succ, prob)
+        R = np.ascontiguousarray(R, dtype=np.float64)
         return R, np.ascontiguousarray(succ, dtype=np.int64), np.ascontiguousarray(prob, dtype=np.float64)
 
 

@@ -208,3 +208,17 @@ def test_config_validation():
         NashQ2PConfig(selection="random")
     with pytest.raises(ValueError, match="stationary"):
         MeanFieldNashQ(mb.make("ring-road-v0"))
+
+
+def test_game_output_is_validated():
+    from mfgbench.errors import GameError
+    from mfgbench.games.predator_prey import PredatorPrey3
+
+    class Broken(PredatorPrey3):
+        def rewards(self, k, t, mf):
+            R = super().rewards(k, t, mf)
+            R[0, 0] = np.inf
+            return R
+
+    with pytest.raises(GameError, match="not finite"):
+        MeanFieldNashQ(Broken(), NashQConfig(n_agents=10)).step()

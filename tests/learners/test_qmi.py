@@ -149,3 +149,17 @@ def test_config_validation():
         QMIConfig(temperature=-1.0)
     with pytest.raises(ValueError, match="mean_field"):
         QMIConfig(mean_field="median")
+
+
+def test_game_output_is_validated():
+    from mfgbench.errors import GameError
+    from mfgbench.games.predator_prey import PredatorPrey3
+
+    class Broken(PredatorPrey3):
+        def rewards(self, k, t, mf):
+            R = super().rewards(k, t, mf)
+            R[0, 0] = np.nan
+            return R
+
+    with pytest.raises(GameError, match="not finite"):
+        QMI(Broken(), QMIConfig(samples_per_iteration=90)).step()
