@@ -48,7 +48,8 @@ from mfgbench._jit import jit
 from mfgbench.core.policy import greedy_policy
 from mfgbench.games.base import MeanField, check_rewards, check_transitions
 from mfgbench.learners.base import Learner, register_learner
-from mfgbench.learners.qmi import _draw_row, _draw_row_python, softmax
+from mfgbench.learners.fictitious_play import softmax
+from mfgbench.learners.qmi import _draw_row, _draw_row_python
 from mfgbench.learners.stage_games import (SELECTIONS, StageEquilibrium, _degenerate, _support_tables,
                                            support_enumeration_kernel)
 

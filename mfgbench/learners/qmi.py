@@ -54,16 +54,11 @@ from mfgbench._jit import jit
 from mfgbench.core.policy import greedy_policy
 from mfgbench.games.base import MeanField, check_rewards, check_transitions
 from mfgbench.learners.base import Learner, register_learner
+from mfgbench.learners.fictitious_play import softmax
 
 REBASE = 40.0
 """On-policy stationary kernel: softmax weights are stored as exp((Q - shift) / tau) and the
 row's shift is reset when the largest exponent leaves [-REBASE, REBASE]."""
-
-
-def softmax(q: np.ndarray, temperature: float) -> np.ndarray:
-    z = (q - q.max(axis=-1, keepdims=True)) / temperature
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclass
@@ -89,7 +84,11 @@ class QMIConfig:
     policy_output: str = "softmax"
     """Policy the learner reports: "softmax" (Gamma(Q)) or "greedy" (argmax of Q)."""
     q_init: float = 0.0
-    """Initial value of every Q(s, a)."""
+    """Initial value of every Q(s, a). An optimistic value (above the achievable returns)
+    makes the single agent try every action before settling, which finite-horizon games
+    with rewards like -log mu need: a state the agent never visits keeps its initial
+    value (predator-prey-v0: q_init = 30, temperature = 0.5, alpha = 0.01, beta = 1e-3,
+    mean_field = "average" reach ~4 from 37 for uniform in 4e6 samples)."""
 
     def __post_init__(self):
         if self.variant not in ("off-policy", "on-policy"):

@@ -12,7 +12,7 @@ from mfgbench.learners.grid_game import DOWN, LEFT, RIGHT, UP, GridGame1
 from mfgbench.learners.nash_q import (MeanFieldNashQ, NashQ, NashQ2PConfig, NashQConfig, draw_actions,
                                       draw_actions_python, draw_states, draw_states_python, move_agents,
                                       move_agents_python, q_update, q_update_python)
-from mfgbench.learners.qmi import softmax
+from mfgbench.learners.fictitious_play import softmax
 from mfgbench.learners.stage_games import nash_equilibria, solve_bimatrix, solve_bimatrix_python
 
 
