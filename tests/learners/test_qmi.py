@@ -163,3 +163,15 @@ def test_game_output_is_validated():
 
     with pytest.raises(GameError, match="not finite"):
         QMI(Broken(), QMIConfig(samples_per_iteration=90)).step()
+
+
+def test_two_populations_with_mean_field_dependent_kernel():
+    # one agent per population; the kernel depends on the estimate (built once per iteration)
+    game = mb.make("garnet-stationary-v0", K=2, kernel_coupling=0.5)
+    uniform = mb.exploitability(game, mb.uniform_policy(game))
+    learner = QMI(game, QMIConfig(temperature=0.05, alpha=0.01, beta=1e-3, samples_per_iteration=50_000),
+                  np.random.default_rng(0))
+    for _ in range(30):
+        info = learner.step()
+    assert info["samples"] == 2 * 30 * 50_000
+    assert mb.exploitability(game, learner.policy) < uniform / 5
