@@ -136,12 +136,12 @@ def qmi_finite_kernel(Q, M, R, succ, prob, g, mu0, behaviour, on_policy, tempera
     T, S, A = Q.shape
     static = succ.shape[0] == 1
     w = np.empty(A)
+    # M[t] is kept as scale[t] * Mt[t] (scale[t] the running product of (1 - beta)): O(1) per step
+    scale = np.ones(T + 1)
     for e in range(u.shape[0]):
         s = _draw_row(mu0, 1.0, u[e, 0])
         for t in range(T):
-            for i in range(S):
-                M[t, i] *= 1.0 - beta
-            M[t, s] += beta
+            _decay_and_add(M, scale, t, s, beta)
             if on_policy:
                 qmax = Q[t, s, 0]
                 for a in range(1, A):
@@ -166,9 +166,21 @@ def qmi_finite_kernel(Q, M, R, succ, prob, g, mu0, behaviour, on_policy, tempera
                 nxt = g[s2]
             Q[t, s, a] += alpha * (R[t, s, a] + nxt - Q[t, s, a])
             s = s2
+        _decay_and_add(M, scale, T, s, beta)
+    for t in range(T + 1):
         for i in range(S):
-            M[T, i] *= 1.0 - beta
-        M[T, s] += beta
+            M[t, i] *= scale[t]
+
+
+@jit
+def _decay_and_add(M, scale, t, s, beta):
+    """(scale[t] M[t]) <- (1 - beta) (scale[t] M[t]) + beta e_s, renormalising before underflow."""
+    scale[t] *= 1.0 - beta
+    M[t, s] += beta / scale[t]
+    if scale[t] < 1e-200:
+        for i in range(M.shape[1]):
+            M[t, i] *= scale[t]
+        scale[t] = 1.0
 
 
 def _draw_row_python(weights, total, u):

@@ -175,3 +175,25 @@ def test_two_populations_with_mean_field_dependent_kernel():
         info = learner.step()
     assert info["samples"] == 2 * 30 * 50_000
     assert mb.exploitability(game, learner.policy) < uniform / 5
+
+
+def test_kernels_renormalise_the_estimate_before_underflow(rng):
+    # beta = 0.5: the running product (1 - beta)^n underflows after ~1000 steps without the rescaling
+    R, succ, prob, g, mu0 = _random_finite(rng, T=3, static=True)
+    T, S, A = R.shape
+    behaviour = softmax(rng.normal(size=(T, S, A)), 1.0)
+    u = rng.random((3000, 1 + 2 * T))
+    M1, M2 = np.full((T + 1, S), 1.0 / S), np.full((T + 1, S), 1.0 / S)
+    Q1, Q2 = np.zeros((T, S, A)), np.zeros((T, S, A))
+    qmi_finite_kernel(Q1, M1, R, succ, prob, g, mu0, behaviour, False, 1.0, 0.1, 0.5, u)
+    qmi_finite_python(Q2, M2, R, succ, prob, g, mu0, behaviour, False, 1.0, 0.1, 0.5, u)
+    np.testing.assert_allclose(M1, M2, rtol=1e-9, atol=1e-12)
+    cdf = np.cumsum(behaviour[0], axis=1)
+    cdf[:, -1] = np.inf
+    m1, m2 = np.full(S, 1.0 / S), np.full(S, 1.0 / S)
+    q1, q2 = np.zeros((S, A)), np.zeros((S, A))
+    v = rng.random((3000, 2))
+    qmi_stationary_kernel(q1, m1, R[0], succ[0], prob[0], 0.9, cdf, False, 1.0, 0.1, 0.5, v, 0)
+    qmi_stationary_python(q2, m2, R[0], succ[0], prob[0], 0.9, cdf, False, 1.0, 0.1, 0.5, v, 0)
+    np.testing.assert_allclose(m1, m2, rtol=1e-9, atol=1e-12)
+    assert np.all(np.isfinite(M1)) and abs(m1.sum() - 1) < 1e-9
