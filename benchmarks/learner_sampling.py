@@ -4,6 +4,7 @@
   and a whole outer iteration (rewards at the frozen estimate, 10^6 uniforms drawn from
   the Generator, the kernel). Targets (issue 6): >= 10^7 samples/s off-policy,
   >= 2 x 10^6 on-policy.
+- QMI on predator-prey-v0 (finite horizon, one agent per population, time-indexed Q, M).
 - Mean-field Nash-Q on predator-prey-v0 (3 populations, T = 9): one episode of N agents
   per population (agent kernels + the game's reward functions at the empirical mean
   field, called from Python at every time step), for several N.
@@ -51,6 +52,14 @@ def qmi_rows():
         t_step = median_seconds(learner.step, repeats=5)
         rows.append((f"QMI {variant} kernel", "ring-road-v0", n / t_kernel, target))
         rows.append((f"QMI {variant} outer iteration", "ring-road-v0", n / t_step, target))
+    game = mb.make("predator-prey-v0")
+    for variant in QMI_TARGETS:
+        learner = QMI(game, QMIConfig(variant=variant, samples_per_iteration=n // 3, temperature=0.5),
+                      np.random.default_rng(0))
+        learner.step()
+        t_step = median_seconds(learner.step, repeats=5)
+        rows.append((f"QMI {variant} outer iteration (3 agents)", "predator-prey-v0",
+                     3 * learner.config.samples_per_iteration / t_step, None))
     return rows
 
 
