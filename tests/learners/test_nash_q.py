@@ -50,6 +50,20 @@ def test_stage_solver_returns_a_nash_equilibrium(game, selection):
         assert no_profitable_deviation(A, B, e.x, e.y)
 
 
+degenerate_payoffs = st.integers(2, 4).flatmap(lambda m: st.integers(2, 4).flatmap(lambda n: st.tuples(
+    arrays(np.float64, (m, n), elements=st.integers(-2, 2).map(float)),
+    arrays(np.float64, (m, n), elements=st.integers(-2, 2).map(float)))))
+
+
+@settings(deadline=None, max_examples=150)
+@given(degenerate_payoffs, st.sampled_from(["first", "welfare"]))
+def test_stage_solver_on_degenerate_games(game, selection):
+    # small integer payoffs: ties everywhere, equilibria with supports of unequal size
+    A, B = game
+    eq = solve_bimatrix(A, B, selection)
+    assert no_profitable_deviation(A, B, eq.x, eq.y)
+
+
 @settings(deadline=None, max_examples=100)
 @given(payoffs, st.sampled_from(["first", "welfare"]))
 def test_stage_kernel_matches_numpy_twin(game, selection):
