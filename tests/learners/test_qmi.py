@@ -197,3 +197,27 @@ def test_kernels_renormalise_the_estimate_before_underflow(rng):
     qmi_stationary_python(q2, m2, R[0], succ[0], prob[0], 0.9, cdf, False, 1.0, 0.1, 0.5, v, 0)
     np.testing.assert_allclose(m1, m2, rtol=1e-9, atol=1e-12)
     assert np.all(np.isfinite(M1)) and abs(m1.sum() - 1) < 1e-9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["off-policy", "on-policy"])
+def test_ring_road_paper_budget(variant):
+    # the paper's full budget (200 outer iterations of 1e5 samples), three seeds
+    game = mb.make("ring-road-v0")
+    uniform = mb.exploitability(game, mb.uniform_policy(game))
+    for seed in range(3):
+        learner = QMI(game, QMIConfig(variant=variant), np.random.default_rng(seed))
+        for _ in range(200):
+            learner.step()
+        assert mb.exploitability(game, learner.policy) < uniform / 10
+
+
+@pytest.mark.slow
+def test_predator_prey_with_optimistic_start():
+    game = mb.make("predator-prey-v0")
+    uniform = mb.exploitability(game, mb.uniform_policy(game))
+    cfg = QMIConfig(q_init=30.0, temperature=0.5, alpha=0.01, beta=1e-3, mean_field="average")
+    learner = QMI(game, cfg, np.random.default_rng(0))
+    for _ in range(30):
+        learner.step()
+    assert mb.exploitability(game, learner.policy) < uniform / 5
