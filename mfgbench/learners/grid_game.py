@@ -18,11 +18,14 @@ entering its goal earns 100. The game ends as soon as a player reaches its goal
 (both may reach theirs in the same step). Discount 0.99. Players swapping cells do not
 collide.
 
-Known values (Hu & Wellman): the equilibrium Q-function is unique and each player's
-equilibrium value at the start is that of a shortest collision-free path of 4 moves
-for both players (e.g. player 1 up, up, right, right and player 2 up, left, left, up),
-``V_1(s0) = V_2(s0) = 100 * 0.99^3 = 97.0299``; a stage game at the start where both
-move into cell 1 costs a bounce: ``Q_i(s0, right, left) = -1 + 0.99 * 97.0299``.
+Known values: Hu & Wellman report a unique equilibrium Q-function for this game; each
+player's equilibrium value at the start is that of a shortest collision-free path of
+4 moves for both players (e.g. player 1 up, up, right, right and player 2 up, left,
+left, up), ``V_1(s0) = V_2(s0) = 100 * 0.99^3 = 97.0299``; at the start, both moving
+into cell 1 costs a bounce: ``Q_i(s0, right, left) = -1 + 0.99 * 97.0299``. Nash value
+iteration on the model (``nash_values``) reproduces these numbers. Some stage games off
+the equilibrium path have several equilibria; with the ``"first"`` selection the value
+iteration cycles between them, with ``"welfare"`` (the default) it converges.
 """
 from __future__ import annotations
 
