@@ -30,8 +30,6 @@ import numpy as np
 from mfgbench.bench import store
 from mfgbench.bench.suite import Suite, TrialSpec
 
-CACHE_ENV = "MFGBENCH_CACHE"
-
 
 def _versions() -> dict:
     import numba
@@ -64,6 +62,34 @@ def build_game(spec: TrialSpec):
     return game
 
 
+def shared_reference(game, cache):
+    """The game's reference from the shared cache (computed and cached on first use)."""
+    if getattr(game, "kind", "finite") not in ("finite", "stationary"):
+        return None
+    from mfgbench.reference import reference
+    return reference(game, cache_path=cache)
+
+
+def _prepare_references(jobs, quiet):
+    """Compute each distinct game's reference once, before the trials that share it start."""
+    done = set()
+    for spec, _folder, cache, _rev in jobs:
+        key = (spec.game, store.dumps(spec.game_params), store.dumps(spec.discretize))
+        if key in done:
+            continue
+        done.add(key)
+        try:
+            game = build_game(spec)
+            start = time.perf_counter()
+            ref = shared_reference(game, cache)
+        except Exception:  # the trial itself will fail and record the error
+            continue
+        if ref is not None and not quiet:
+            print(f"reference {game.id}: exploitability {ref.exploitability:.2e} "
+                  f"({'certified' if ref.certified else 'NOT certified'}), {time.perf_counter() - start:.1f}s",
+                  flush=True)
+
+
 def pde_comparison(spec: TrialSpec, game, flow) -> tuple:
     """PDE density of the continuous game on the bridged grid, and the learner's L1 gap to it.
 
@@ -84,8 +110,6 @@ def execute_trial(spec: TrialSpec, folder, reference_cache=None, revision=None) 
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if reference_cache is not None:
-        os.environ[CACHE_ENV] = str(reference_cache)
     start = time.perf_counter()
     summary = {"trial": spec.name, **spec.as_dict()}
     try:
@@ -93,7 +117,9 @@ def execute_trial(spec: TrialSpec, folder, reference_cache=None, revision=None) 
         store.write_json_atomic(folder / "config.json", {**spec.as_dict(), "config_full": _asdict(config),
                                                          "versions": _versions(), "git_revision": revision})
         game = build_game(spec)
-        result = run_trial(game, spec.learner, iterations=spec.iterations, seed=spec.seed, config=config)
+        ref = shared_reference(game, reference_cache)
+        result = run_trial(game, spec.learner, iterations=spec.iterations, seed=spec.seed, config=config,
+                           reference=ref if ref is not None else False)
         store.write_jsonl_atomic(folder / "metrics.jsonl", result.history)
         final = result.final
         store.write_npz_atomic(folder / "policy.npz", **{f"policy_{k}": p for k, p in enumerate(result.policy)})
@@ -184,6 +210,7 @@ def run_suite(suite: Suite, out="results", workers: int | None = None, resume: b
         else:
             jobs.append((spec, root / spec.name, cache, revision))
     skipped = len(summaries)
+    _prepare_references(jobs, quiet)
     bar = None
     if not quiet:
         from tqdm import tqdm

@@ -5,7 +5,7 @@ QMI and Nash-Q. ``make_learner(name, game, config, rng)`` builds one by name.
 """
 from mfgbench.learners.base import (Learner, config_dict, learner_class, list_learners, make_config, make_learner,
                                     register_learner)
-from mfgbench.learners import fictitious_play, mirror_descent  # noqa: F401  (registers them)
+from mfgbench.learners import fictitious_play, mirror_descent, nash_q, qmi  # noqa: F401  (registers them)
 
 __all__ = ["Learner", "config_dict", "learner_class", "list_learners", "make_config", "make_learner",
            "register_learner"]
