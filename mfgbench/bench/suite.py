@@ -136,11 +136,30 @@ def quick() -> Suite:
     return Suite("quick", trials)
 
 
+TUNED = {
+    ("qmi", "finite"): {"temperature": 0.3, "alpha": 0.01, "beta": 0.01, "mean_field": "average"},
+    ("qmi", "predator-prey-v0"): {"q_init": 30.0, "temperature": 0.5, "alpha": 0.01, "beta": 1e-3,
+                                  "mean_field": "average"},
+}
+"""Learner settings the standard suite uses where a learner's paper defaults do not fit a game:
+QMI's defaults are the ring-road values (temperature 1e-5 for rewards of order 1e-3)."""
+
+
+def tuned(trials) -> list:
+    """Apply ``TUNED`` (by game id first, then by the kind of game the learner plays)."""
+    out = []
+    for t in trials:
+        kind = "finite" if t.discretize else _kind(t.game)
+        extra = TUNED.get((t.learner, t.game), TUNED.get((t.learner, kind), {}))
+        out.append(replace(t, config={**extra, **t.config}) if extra else t)
+    return out
+
+
 def standard() -> Suite:
     games = [g for g in ["crowd-1d-v0", "beach-bar-v0", "lq-v0", "sis-v0", "predator-prey-v0",
                          "traffic-2type-v0", "garnet-v0", "ring-road-v0", "crowd-continuous-v0",
                          "segregation-2pop-v0"] if _registered(g)]
-    return Suite("standard", grid(games, _available(TABULAR), [0, 1, 2], 100))
+    return Suite("standard", tuned(grid(games, _available(TABULAR), [0, 1, 2], 100)))
 
 
 def paper() -> Suite:
