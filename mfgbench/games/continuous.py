@@ -23,7 +23,9 @@ Values also accept a batch of times: ``t`` of shape ``(B, 1)`` and densities ``(
 (solvers evaluate all time steps at once).
 Each term also gives its derivative in those density values (``jacobian``), used by
 Newton solvers: a list of ``(source, kind, data)`` with kind ``"diag"`` (a vector),
-``"outer"`` (a pair ``(c, w)`` meaning ``c w^T``) or ``"dense"`` (an N x N matrix).
+``"outer"`` (a pair ``(c, w)`` meaning ``c w^T``) or ``"dense"`` (an N x N matrix); for a
+batch, vectors ``"diag"`` and ``c`` carry the batch axis too (``w`` and dense matrices do not
+depend on m in the terms provided, so they are shared).
 
 This module only states games; ``reference_solvers.pde`` solves them and
 ``reference_solvers.pde.discretize`` turns them into finite games.
@@ -191,7 +193,7 @@ class MeanReversion(Term):
         return self.rate * (_mean(x, dv, ms[self._src(k)]) - x[0])
 
     def jacobian(self, k, t, x, dv, ms, domain):
-        return [(self._src(k), "outer", (np.full(x.shape[1], self.rate), x[0] * dv))]
+        return [(self._src(k), "outer", (np.full(np.shape(ms[0]), self.rate), x[0] * dv))]
 
 
 # ----------------------------------------------------------------------------- game

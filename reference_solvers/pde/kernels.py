@@ -309,35 +309,79 @@ def fp_forward_1d(vals, m0, periodic, dt, m):
 
 
 @jit
-def linear_backward_1d(vals, rhs, terminal, periodic, dt, x):
-    """x[nt] = terminal; (dt J_n) x[n] = rhs[n] + x[n+1] (the u-block of Newton's matrix)."""
+def factor_sweep_1d(vals, transpose, scale, periodic, low, cp, den, z, sm):
+    """Factor the tridiagonal matrices ``scale * J_n`` (or their transposes) of a whole sweep once.
+
+    Thomas elimination per step n: ``low[n]`` (sub-diagonal), ``cp[n]`` (eliminated upper), ``den[n]``
+    (pivots); on a torus also the Sherman-Morrison data ``z[n]`` and ``sm[n] = (lower_0/gamma, v.z)``.
+    ``solve_factored`` then costs one forward and one backward substitution.
+    """
     nt, n, _ = vals.shape
-    x[nt, :] = terminal
     lower = np.empty(n)
     diag = np.empty(n)
     upper = np.empty(n)
-    r = np.empty(n)
-    for k in range(nt - 1, -1, -1):
-        _tridiagonal_of(vals[k], False, lower, diag, upper, dt)
-        for i in range(n):
-            r[i] = rhs[k, i] + x[k + 1, i]
-        solve_tridiagonal(lower, diag, upper, r, periodic, x[k])
+    for k in range(nt):
+        _tridiagonal_of(vals[k], transpose, lower, diag, upper, scale)
+        gamma = 0.0
+        if periodic:
+            gamma = -diag[0]
+            diag[0] -= gamma
+            diag[n - 1] -= lower[0] * upper[n - 1] / gamma
+        den[k, 0] = diag[0]
+        cp[k, 0] = upper[0] / diag[0]
+        low[k, 0] = 0.0
+        for i in range(1, n):
+            low[k, i] = lower[i]
+            den[k, i] = diag[i] - lower[i] * cp[k, i - 1]
+            cp[k, i] = upper[i] / den[k, i] if i < n - 1 else 0.0
+        if periodic:
+            z[k, 0] = gamma / den[k, 0]
+            for i in range(1, n):
+                ui = upper[n - 1] if i == n - 1 else 0.0
+                z[k, i] = (ui - lower[i] * z[k, i - 1]) / den[k, i]
+            for i in range(n - 2, -1, -1):
+                z[k, i] -= cp[k, i] * z[k, i + 1]
+            sm[k, 0] = lower[0] / gamma
+            sm[k, 1] = z[k, 0] + sm[k, 0] * z[k, n - 1]
 
 
 @jit
-def linear_forward_1d(vals, rhs, periodic, dt, x):
-    """x[0] = 0; (dt J_n^T) x[n+1] = rhs[n] + x[n] (the m-block of Newton's matrix)."""
-    nt, n, _ = vals.shape
+def solve_factored(low, cp, den, z, sm, k, periodic, rhs, out):
+    """Solve the system factored by ``factor_sweep_1d`` at step k."""
+    n = rhs.shape[0]
+    out[0] = rhs[0] / den[k, 0]
+    for i in range(1, n):
+        out[i] = (rhs[i] - low[k, i] * out[i - 1]) / den[k, i]
+    for i in range(n - 2, -1, -1):
+        out[i] -= cp[k, i] * out[i + 1]
+    if periodic:
+        fac = (out[0] + sm[k, 0] * out[n - 1]) / (1.0 + sm[k, 1])
+        for i in range(n):
+            out[i] -= fac * z[k, i]
+
+
+@jit
+def linear_backward_1d(low, cp, den, z, sm, periodic, rhs, terminal, x):
+    """x[nt] = terminal; (dt J_n) x[n] = rhs[n] + x[n+1], with ``dt J_n`` factored (the u-block of Newton)."""
+    nt, n = rhs.shape
+    x[nt, :] = terminal
+    r = np.empty(n)
+    for k in range(nt - 1, -1, -1):
+        for i in range(n):
+            r[i] = rhs[k, i] + x[k + 1, i]
+        solve_factored(low, cp, den, z, sm, k, periodic, r, x[k])
+
+
+@jit
+def linear_forward_1d(low, cp, den, z, sm, periodic, rhs, x):
+    """x[0] = 0; (dt J_n^T) x[n+1] = rhs[n] + x[n], with ``dt J_n^T`` factored (the m-block of Newton)."""
+    nt, n = rhs.shape
     x[0, :] = 0.0
-    lower = np.empty(n)
-    diag = np.empty(n)
-    upper = np.empty(n)
     r = np.empty(n)
     for k in range(nt):
-        _tridiagonal_of(vals[k], True, lower, diag, upper, dt)
         for i in range(n):
             r[i] = rhs[k, i] + x[k, i]
-        solve_tridiagonal(lower, diag, upper, r, periodic, x[k + 1])
+        solve_factored(low, cp, den, z, sm, k, periodic, r, x[k + 1])
 
 
 @jit
@@ -442,3 +486,72 @@ def bicgstab_stencil(vals, nb, rhs, transpose, rtol, max_iter, x):
                 err = max(err, abs(r[i]))
             return it + 1 if err <= rtol * bnorm else -1
     return -1
+
+
+# ------------------------------------------------------------------ Newton-Krylov helpers
+@jit
+def edge_apply(nb, wp, wm, x, out):
+    """out[n] = C_n x[n] for C_n = sum over edges w (e_i - e_j)(e_i - e_j)^T; wp/wm (nt, d, N) as in
+    ``fp_edge_weights`` (edge (i, i+e_a) carries wp[n, a, i], edge (i-e_a, i) carries wm[n, a, i])."""
+    nt, d, n = wp.shape
+    for k in range(nt):
+        for i in range(n):
+            out[k, i] = 0.0
+        for i in range(n):
+            for a in range(d):
+                j = nb[i, 1 + 2 * a]
+                if j >= 0 and wp[k, a, i] != 0.0:
+                    flux = wp[k, a, i] * (x[k, i] - x[k, j])
+                    out[k, i] += flux
+                    out[k, j] -= flux
+                j = nb[i, 2 + 2 * a]
+                if j >= 0 and wm[k, a, i] != 0.0:
+                    flux = wm[k, a, i] * (x[k, i] - x[k, j])
+                    out[k, i] += flux
+                    out[k, j] -= flux
+
+
+def edge_apply_numpy(nb, wp, wm, x):
+    """Numpy twin of ``edge_apply``."""
+    out = np.zeros_like(x)
+    for a in range(wp.shape[1]):
+        for w, col in ((wp[:, a], 1 + 2 * a), (wm[:, a], 2 + 2 * a)):
+            j = nb[:, col]
+            ok = j >= 0
+            i = np.nonzero(ok)[0]
+            flux = w[:, i] * (x[:, i] - x[:, j[ok]])
+            np.add.at(out, (slice(None), i), flux)
+            np.add.at(out, (slice(None), j[ok]), -flux)
+    return out
+
+
+@jit
+def arnoldi_orthogonalize(V, j, w, h):
+    """Modified Gram-Schmidt of w against V[0..j]; h[0..j] = coefficients, h[j+1] = |w| after; w is normalised."""
+    n = w.shape[0]
+    for i in range(j + 1):
+        s = 0.0
+        for p in range(n):
+            s += V[i, p] * w[p]
+        h[i] = s
+        for p in range(n):
+            w[p] -= s * V[i, p]
+    s = 0.0
+    for p in range(n):
+        s += w[p] * w[p]
+    s = np.sqrt(s)
+    h[j + 1] = s
+    if s > 0.0:
+        for p in range(n):
+            w[p] /= s
+
+
+def arnoldi_orthogonalize_numpy(V, j, w):
+    """Numpy twin of ``arnoldi_orthogonalize``: returns (w normalised, h)."""
+    w = w.copy()
+    h = np.zeros(j + 2)
+    for i in range(j + 1):
+        h[i] = V[i] @ w
+        w -= h[i] * V[i]
+    h[j + 1] = np.sqrt(w @ w)
+    return (w / h[j + 1] if h[j + 1] > 0 else w), h

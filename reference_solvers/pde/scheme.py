@@ -139,22 +139,33 @@ class Scheme:
         return u, vals
 
     # -- the linear blocks of Newton's matrix -----------------------------------------
-    def newton_backward(self, vals, rhs, terminal) -> np.ndarray:
+    def factor(self, vals, transpose):
+        """Per-step factors of ``dt J_n`` (or ``dt J_n^T``) for repeated Newton sweeps (1D; else None)."""
+        if self.grid.dim != 1:
+            return None
+        nt, n = vals.shape[0], self.n
+        f = (np.empty((nt, n)), np.empty((nt, n)), np.empty((nt, n)), np.zeros((nt, n)), np.zeros((nt, 2)))
+        kernels.factor_sweep_1d(vals, transpose, self.dt, self.grid.periodic, *f)
+        return f
+
+    def newton_backward(self, vals, rhs, terminal, factors=None) -> np.ndarray:
         """x[nt] = terminal, (dt J_n) x[n] = rhs[n] + x[n+1]."""
         x = np.empty((self.nt + 1, self.n))
         if self.grid.dim == 1:
-            kernels.linear_backward_1d(vals, rhs, terminal, self.grid.periodic, self.dt, x)
+            factors = self.factor(vals, False) if factors is None else factors
+            kernels.linear_backward_1d(*factors, self.grid.periodic, rhs, terminal, x)
             return x
         x[self.nt] = terminal
         for n in range(self.nt - 1, -1, -1):
             x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt)
         return x
 
-    def newton_forward(self, vals, rhs) -> np.ndarray:
+    def newton_forward(self, vals, rhs, factors=None) -> np.ndarray:
         """x[0] = 0, (dt J_n^T) x[n+1] = rhs[n] + x[n]."""
         x = np.empty((self.nt + 1, self.n))
         if self.grid.dim == 1:
-            kernels.linear_forward_1d(vals, rhs, self.grid.periodic, self.dt, x)
+            factors = self.factor(vals, True) if factors is None else factors
+            kernels.linear_forward_1d(*factors, self.grid.periodic, rhs, x)
             return x
         x[0] = 0.0
         for n in range(self.nt):
