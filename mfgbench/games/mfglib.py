@@ -27,7 +27,7 @@ from mfgbench.errors import GameError
 from mfgbench.games.base import Game, Population
 from mfgbench.games.registry import register
 
-SOURCE = "MFGLib 0.3.0 (Guo, Hu, Zhang et al.), mfglib.env.Environment."
+SOURCE = "MFGLib 0.3.0 Environment."
 
 
 def _dense(P: np.ndarray):
@@ -61,7 +61,7 @@ class MFGLibGame(Game):
 
 
 @register("beach-bar-v0", description="MFGLib beach bar: 4 beach cells, bar at 2, crowd aversion",
-          source=SOURCE + " beach_bar (Perrin et al. 2020)")
+          source=SOURCE + "beach_bar (Perrin et al. 2020)")
 class BeachBar(MFGLibGame):
     """Beach bar on ``n`` cells of a line (MFGLib ``beach_bar``).
 
@@ -107,7 +107,7 @@ class BeachBar(MFGLibGame):
 
 
 @register("rps-v0", description="MFGLib rock-paper-scissors: one move from a start state, generalized RPS payoffs",
-          source=SOURCE + " rock_paper_scissors (Cui & Koeppl 2021, after Shapley 1964)")
+          source=SOURCE + "rock_paper_scissors (Cui & Koeppl 2021, after Shapley 1964)")
 class RockPaperScissors(MFGLibGame):
     """Generalized rock-paper-scissors (MFGLib ``rock_paper_scissors``).
 
@@ -135,7 +135,7 @@ class RockPaperScissors(MFGLibGame):
 
 
 @register("sis-v0", description="MFGLib susceptible-infected: go out or keep distance, infection grows with mu(I)",
-          source=SOURCE + " susceptible_infected (Cui & Koeppl 2021)")
+          source=SOURCE + "susceptible_infected (Cui & Koeppl 2021)")
 class SusceptibleInfected(MFGLibGame):
     """Susceptible-infected epidemic (MFGLib ``susceptible_infected``).
 
@@ -163,7 +163,7 @@ class SusceptibleInfected(MFGLibGame):
 
 
 @register("crowd-motion-v0", description="MFGLib crowd motion: 20x20 grid, moving bar, crowd aversion",
-          source=SOURCE + " crowd_motion (Perolat et al. 2021)")
+          source=SOURCE + "crowd_motion (Perolat et al. 2021)")
 class CrowdMotion(MFGLibGame):
     """Crowd motion towards a moving bar on an ``l x w`` grid (MFGLib ``crowd_motion``).
 
@@ -216,7 +216,7 @@ class CrowdMotion(MFGLibGame):
 
 
 @register("left-right-v0", description="MFGLib left-right: one choice, crowded side costs (right twice as much)",
-          source=SOURCE + " left_right (Cui & Koeppl 2021)")
+          source=SOURCE + "left_right (Cui & Koeppl 2021)")
 class LeftRight(MFGLibGame):
     """Left or right (MFGLib ``left_right``).
 
@@ -242,7 +242,7 @@ class LeftRight(MFGLibGame):
 
 
 @register("lq-small-v0", description="MFGLib linear-quadratic: x in -5..5, a in -2..2, mean reversion",
-          source=SOURCE + " linear_quadratic (Perrin et al. 2020)")
+          source=SOURCE + "linear_quadratic (Perrin et al. 2020)")
 class LinearQuadraticSmall(MFGLibGame):
     """Linear-quadratic game on x = -el..el, a = -m..m (MFGLib ``linear_quadratic``).
 
@@ -300,7 +300,7 @@ class LinearQuadraticSmall(MFGLibGame):
 
 
 @register("building-evacuation-v0", description="MFGLib building evacuation: 5 floors of 10x10, reach floor 0, spread out",
-          source=SOURCE + " building_evacuation (Perolat et al. 2021)")
+          source=SOURCE + "building_evacuation (Perolat et al. 2021)")
 class BuildingEvacuation(MFGLibGame):
     """Evacuation of a building of ``n_floor`` floors of ``l x w`` cells (MFGLib ``building_evacuation``).
 
@@ -343,7 +343,7 @@ class BuildingEvacuation(MFGLibGame):
 
 
 @register("equilibrium-price-v0", description="MFGLib equilibrium price: firms produce and restock, price set by supply",
-          source=SOURCE + " equilibrium_price (Guo et al. 2022)")
+          source=SOURCE + "equilibrium_price (Guo et al. 2022)")
 class EquilibriumPrice(MFGLibGame):
     """Firms with an inventory under an endogenous price (MFGLib ``equilibrium_price``).
 
@@ -393,7 +393,7 @@ class EquilibriumPrice(MFGLibGame):
 
 @register("treasure-hunting-v0", description="MFGLib conservative treasure hunting: payoff and noise grow with the "
                                              "distance of L_t from one's own corner",
-          source=SOURCE + " conservative_treasure_hunting (Guo et al. 2022)")
+          source=SOURCE + "conservative_treasure_hunting (Guo et al. 2022)")
 class TreasureHunting(MFGLibGame):
     """Conservative treasure hunting (MFGLib ``conservative_treasure_hunting``).
 

@@ -9,15 +9,18 @@ Time runs in steps of length ``dt``; there are ``horizon`` decision times.
 A vehicle at a node chooses the next link among the node's outgoing links (action i
 picks the node's i-th outgoing link, in the order the links were declared; actions
 beyond the node's out-degree repeat its last link). Its travel time on the link is
-set on entry from the volume ``v_l,t`` of vehicles entering the link at the same
-step, all populations together:
+set on entry from the link's volume ``v_l,t``: the vehicles on the link when it enters,
+those entering with it included, all populations together (as in OpenSpiel, where the
+volume is the density of vehicles whose location is the link):
 
-    v_l,t = sum_k d_k * (mass of population k choosing l at step t),
+    v_l,t = sum_k d_k * (mass of population k on link l at step t
+                         + mass of population k choosing l at step t),
 
-read from the state-action measures ``L_t``. The time ``tau_l(v)/dt = n + f`` (n whole
+read from ``mu_t`` and the state-action measures ``L_t``. The time ``tau_l(v)/dt = n + f`` (n whole
 steps, 0 <= f < 1) is taken as n steps with probability 1 - f and n + 1 with
 probability f, so the expected time on the link is exactly ``tau_l(v)`` (the game is
-continuous in the mean field; at whole numbers of steps it is deterministic). A
+continuous in the mean field; at whole numbers of steps it is deterministic; OpenSpiel
+truncates to n steps instead). A
 vehicle is in one of: "at node u" (deciding), "on link l with r steps left"
 (r >= 1; actions have no effect), or arrived (its destination node, absorbing). It
 pays ``-dt`` per step until it arrives, so its return is minus its arrival time (a
@@ -29,9 +32,10 @@ are nodes.
 
 ``braess-v0`` is OpenSpiel's ``mfg_dynamic_routing`` default network: Braess's
 network B -> {C, D}, C -> {D, E}, D -> E with ``tau = 1 + v`` on B->C and D->E, 2 on
-B->D and C->E, 0.25 on C->D, one population of mass 1 from B to E, dt = 0.25 and
-17 decision times (OpenSpiel's A->B and E->F have zero travel time and no
-congestion, so dropping them changes no travel time). Its Nash equilibrium sends 3/4
+B->D and C->E, 0.25 on C->D, one population of mass 1 from B to E, dt = 0.25 (so the
+equilibrium travel times are whole steps) and 17 decision times (OpenSpiel's A->B and
+E->F have zero travel time and no congestion, so dropping them changes no travel
+time). Its Nash equilibrium sends 3/4
 to C (2/3 of them on to D) and 1/4 to D: every route takes 3.75. The social optimum
 splits 1/2-1/2 with nobody on C->D: 3.5 each, but a lone deviator via C->D then finds
 D->E empty and arrives at 2.75, so its exploitability is 0.75.
@@ -122,6 +126,9 @@ class RoutingGame(Game):
         super().__init__(int(horizon), pops)
         self._dest = [self.node_index[d.destination] for d in demands]
         self._transit_succ = self._transit_successors()
+        self._on_link = np.full(S, -1, dtype=np.int64)  # link of each on-link state, -1 for nodes
+        for l in range(len(links)):
+            self._on_link[self.transit_offset[l]:self.transit_offset[l] + steps_max[l] - 1] = l
 
     def _check(self, network, demands, dt):
         where = f"game {self.id}"
@@ -162,15 +169,19 @@ class RoutingGame(Game):
         return np.where(n <= 1, head, self.transit_offset[l] + n - 2)
 
     def volumes(self, mf) -> np.ndarray:
-        """``v_l,t``: the mass of all populations entering each link at this step."""
-        v = np.zeros(len(self.network.links))
+        """``v_l,t``: the mass of all populations on each link or entering it at this step."""
+        n_links = len(self.network.links)
+        v = np.zeros(n_links)
+        on_link = self._on_link >= 0
+        entering = self.chosen >= 0
         for k, d in enumerate(self.demands):
             L = mf.L[k] if mf is not None and mf.L is not None else None
             if L is None:
                 raise GameError(f"game {self.id}: link volumes read the state-action measure L_t, but the mean "
                                 f"field at time {getattr(mf, 't', None)} carries none")
-            mask = self.chosen >= 0
-            v += d.mass * np.bincount(self.chosen[mask], weights=np.asarray(L)[mask], minlength=len(v))
+            mu = np.asarray(mf.mu[k])
+            v += d.mass * (np.bincount(self._on_link[on_link], weights=mu[on_link], minlength=n_links)
+                           + np.bincount(self.chosen[entering], weights=np.asarray(L)[entering], minlength=n_links))
         return v
 
     def rewards(self, k, t, mf):

@@ -100,3 +100,14 @@ def test_bad_networks_raise(links, demand, match):
 def test_braess_bad_dt_names_the_game():
     with pytest.raises(ValueError, match="braess-v0"):
         mb.make("braess-v0", dt=2.0)  # C->D (0.25) would be shorter than a step
+
+
+def test_volume_counts_vehicles_already_on_the_link():
+    # half go O->M (1 step), half O->P->M (2 steps); M->D takes 4 (1 + v). The first half enters M->D
+    # at t=1 with v = 0.5 (6 steps, arrives at 7); the second enters at t=2 with v = 0.5 entering + 0.5
+    # still on the link = 1 (8 steps, arrives at 10). Mean arrival 8.5.
+    net = Network(("O", "P", "M", "D"), (Link("O", "M", 1.0), Link("O", "P", 1.0), Link("P", "M", 1.0),
+                                         Link("M", "D", 4.0, capacity=1.0, alpha=1.0, beta=1.0)))
+    game = RoutingGame(net, [Demand("O", "D")], dt=1.0, horizon=14)
+    pi = mb.uniform_policy(game)
+    assert game.travel_time(pi)[0] == pytest.approx(8.5, abs=1e-12)
