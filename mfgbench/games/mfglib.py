@@ -299,7 +299,8 @@ class LinearQuadraticSmall(MFGLibGame):
         return (nxt + self.el).astype(np.int64), prob
 
 
-@register("building-evacuation-v0", description="MFGLib building evacuation: 5 floors of 10x10, reach floor 0, spread out",
+@register("building-evacuation-v0",
+          description="MFGLib building evacuation: 5 floors of 10x10, reach floor 0, spread out",
           source=SOURCE + "building_evacuation (Perolat et al. 2021)")
 class BuildingEvacuation(MFGLibGame):
     """Evacuation of a building of ``n_floor`` floors of ``l x w`` cells (MFGLib ``building_evacuation``).
@@ -342,7 +343,8 @@ class BuildingEvacuation(MFGLibGame):
         return _deterministic(self._next)
 
 
-@register("equilibrium-price-v0", description="MFGLib equilibrium price: firms produce and restock, price set by supply",
+@register("equilibrium-price-v0",
+          description="MFGLib equilibrium price: firms produce and restock, price set by supply",
           source=SOURCE + "equilibrium_price (Guo et al. 2022)")
 class EquilibriumPrice(MFGLibGame):
     """Firms with an inventory under an endogenous price (MFGLib ``equilibrium_price``).
