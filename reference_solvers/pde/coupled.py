@@ -380,8 +380,8 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
 
 LINE_SEARCH_STEPS = 12
 NONMONOTONE_MEMORY = 4
-COARSE_MIN_CELLS = 48
-COARSE_MIN_STEPS = 24
+COARSE_MIN_CELLS = 20
+COARSE_MIN_STEPS = 20
 
 
 def _coarser(problem):

@@ -412,13 +412,69 @@ def system_residual_numpy(u, m, f, b, nb, h, nu, dt, bound):
 
 # ------------------------------------------------------------------ iterative solve (2D)
 @jit
+def dilu_pivots(vals, nb, d):
+    """Pivots of the D-ILU factorisation M = (D + L) D^{-1} (D + U) of a stencil matrix A
+    (L, U the strict lower/upper parts of A; diag(M) = diag(A)):
+    ``d_i = a_ii - sum_{j < i} a_ij a_ji / d_j``. A^T has the same pivots."""
+    n, w = vals.shape
+    for i in range(n):
+        s = vals[i, 0]
+        for c in range(1, w):
+            j = nb[i, c]
+            if 0 <= j < i:
+                for c2 in range(1, w):
+                    if nb[j, c2] == i:
+                        s -= vals[i, c] * vals[j, c2] / d[j]
+        d[i] = s
+
+
+@jit
+def dilu_apply(vals, nb, d, transpose, r, z):
+    """z = M^{-1} r for the D-ILU preconditioner of A (or of A^T)."""
+    n, w = vals.shape
+    y = r.copy()
+    if not transpose:
+        for i in range(n):
+            s = y[i]
+            for c in range(1, w):
+                j = nb[i, c]
+                if 0 <= j < i:
+                    s -= vals[i, c] * y[j]
+            y[i] = s / d[i]
+        for i in range(n - 1, -1, -1):
+            s = 0.0
+            for c in range(1, w):
+                j = nb[i, c]
+                if j > i:
+                    s += vals[i, c] * z[j]
+            z[i] = y[i] - s / d[i]
+    else:
+        for i in range(n):
+            y[i] /= d[i]
+            for c in range(1, w):
+                k = nb[i, c]
+                if k > i:
+                    y[k] -= vals[i, c] * y[i]
+        for i in range(n):
+            z[i] = d[i] * y[i]
+        for i in range(n - 1, -1, -1):
+            z[i] /= d[i]
+            for c in range(1, w):
+                k = nb[i, c]
+                if 0 <= k < i:
+                    z[k] -= vals[i, c] * z[i]
+
+
+@jit
 def bicgstab_stencil(vals, nb, rhs, transpose, rtol, max_iter, x):
-    """Solve M x = rhs (or M^T x = rhs) for a stencil M-matrix by Jacobi-preconditioned BiCGSTAB.
+    """Solve A x = rhs (or A^T x = rhs) for a stencil M-matrix A by BiCGSTAB with a D-ILU preconditioner.
 
     ``x`` holds the initial guess and receives the solution. Returns the iteration count, or
-    -1 when ``max_iter`` iterations did not bring the residual below ``rtol * |rhs|``.
+    -1 when ``max_iter`` iterations did not bring the max-norm residual below ``rtol * |rhs|``.
     """
     n = rhs.shape[0]
+    d = np.empty(n)
+    dilu_pivots(vals, nb, d)
     r = np.empty(n)
     if transpose:
         stencil_rmatvec(vals, nb, x, r)
@@ -455,7 +511,7 @@ def bicgstab_stencil(vals, nb, rhs, transpose, rtol, max_iter, x):
         rho = rho_new
         for i in range(n):
             p[i] = r[i] + beta * (p[i] - omega * v[i])
-            y[i] = p[i] / vals[i, 0]
+        dilu_apply(vals, nb, d, transpose, p, y)
         if transpose:
             stencil_rmatvec(vals, nb, y, v)
         else:
@@ -466,7 +522,7 @@ def bicgstab_stencil(vals, nb, rhs, transpose, rtol, max_iter, x):
         alpha = rho / den
         for i in range(n):
             s[i] = r[i] - alpha * v[i]
-            z[i] = s[i] / vals[i, 0]
+        dilu_apply(vals, nb, d, transpose, s, z)
         if transpose:
             stencil_rmatvec(vals, nb, z, t)
         else:

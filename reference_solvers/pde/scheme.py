@@ -50,8 +50,8 @@ class Scheme:
         """The stencil as a sparse matrix."""
         return sp.csr_matrix((vals.ravel()[self._ok], (self._rows, self._cols)), shape=(self.n, self.n))
 
-    def solve(self, vals, rhs, transpose=False) -> np.ndarray:
-        """Solve ``M x = rhs`` (or ``M^T x = rhs``) for the stencil matrix M."""
+    def solve(self, vals, rhs, transpose=False, guess=None) -> np.ndarray:
+        """Solve ``M x = rhs`` (or ``M^T x = rhs``) for the stencil matrix M (``guess``: 2D starting point)."""
         if self.grid.dim == 1:
             lower, upper = vals[:, 2].copy(), vals[:, 1].copy()
             if transpose:
@@ -59,7 +59,7 @@ class Scheme:
             out = np.empty(self.n)
             kernels.solve_tridiagonal(lower, np.ascontiguousarray(vals[:, 0]), upper, rhs, self.grid.periodic, out)
             return out
-        x = rhs / vals[:, 0]
+        x = rhs / vals[:, 0] if guess is None else guess.copy()
         if kernels.bicgstab_stencil(vals, self.nb, rhs, transpose, LINEAR_RTOL, 500, x) >= 0:
             return x
         M = self.matrix(vals)
@@ -122,7 +122,7 @@ class Scheme:
         m = np.empty((self.nt + 1, self.n))
         m[0] = m0
         for n in range(self.nt):
-            m[n + 1] = self.fp_step(vals[n], m[n])
+            m[n + 1] = self.solve(vals[n], m[n] / self.dt, transpose=True, guess=m[n])
         return m
 
     def linear_backward(self, f, b, g):
@@ -157,7 +157,7 @@ class Scheme:
             return x
         x[self.nt] = terminal
         for n in range(self.nt - 1, -1, -1):
-            x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt)
+            x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt, guess=x[n + 1])
         return x
 
     def newton_forward(self, vals, rhs, factors=None) -> np.ndarray:
@@ -169,5 +169,5 @@ class Scheme:
             return x
         x[0] = 0.0
         for n in range(self.nt):
-            x[n + 1] = self.solve(vals[n], (rhs[n] + x[n]) / self.dt, transpose=True)
+            x[n + 1] = self.solve(vals[n], (rhs[n] + x[n]) / self.dt, transpose=True, guess=x[n])
         return x

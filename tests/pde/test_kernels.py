@@ -106,3 +106,104 @@ def test_fp_matrix_is_transpose_of_linearised_hjb(g, bound):
     m = sch.fp_step(vals, m_prev)
     assert abs(m.sum() - m_prev.sum()) <= 1e-12 * m_prev.sum()
     assert m.min() >= 0
+
+
+@pytest.mark.parametrize("g", range(len(GRIDS)))
+@pytest.mark.parametrize("transpose", [False, True])
+def test_bicgstab_stencil_matches_dense_solve(g, transpose):
+    grid = GRIDS[g]
+    rng = np.random.default_rng(5 + g)
+    u, un, f, b, _ = _random_state(rng, grid)
+    sch = Scheme(grid, nt=4, horizon=1.0, nu=0.3)
+    res, vals = np.empty(grid.size), np.empty((grid.size, sch.width))
+    kernels.hjb_stencil(u, un, f, 3 * b, sch.nb, sch.h, sch.nu, sch.dt, sch.bound, res, vals)
+    M = sch.matrix(vals).toarray()
+    x = np.zeros(grid.size)
+    assert kernels.bicgstab_stencil(vals, sch.nb, res, transpose, 1e-14, 200, x) >= 0
+    np.testing.assert_allclose(x, np.linalg.solve(M.T if transpose else M, res), rtol=1e-12, atol=1e-12)
+    # D-ILU pivots: diag(M) of the preconditioner equals diag(A) (dense check of the definition)
+    d = np.empty(grid.size)
+    kernels.dilu_pivots(vals, sch.nb, d)
+    L, U = np.tril(M, -1), np.triu(M, 1)
+    P = (np.diag(d) + L) @ np.diag(1 / d) @ (np.diag(d) + U)
+    np.testing.assert_allclose(np.diag(P), np.diag(M), rtol=1e-12)
+    z = np.empty(grid.size)
+    kernels.dilu_apply(vals, sch.nb, d, transpose, res, z)
+    np.testing.assert_allclose(z, np.linalg.solve(P.T if transpose else P, res), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_factored_sweeps_match_stepwise_solves(periodic, rng):
+    grid = Grid((0.0,), (1.0,), (9,), periodic)
+    nt = 5
+    sch = Scheme(grid, nt=nt, horizon=1.0, nu=0.2)
+    vals = np.empty((nt, grid.size, 3))
+    res = np.empty(grid.size)
+    for n in range(nt):
+        u, un, f, b, _ = _random_state(rng, grid)
+        kernels.hjb_stencil(u, un, f, b, sch.nb, sch.h, sch.nu, sch.dt, sch.bound, res, vals[n])
+    rhs, term = rng.normal(size=(nt, grid.size)), rng.normal(size=grid.size)
+    back = sch.newton_backward(vals, rhs, term)
+    fwd = sch.newton_forward(vals, rhs)
+    for n in range(nt):  # the defining equations, with dense matrices
+        J = sch.matrix(sch.dt * vals[n]).toarray()
+        np.testing.assert_allclose(J @ back[n], rhs[n] + back[n + 1], atol=1e-11)
+        np.testing.assert_allclose(J.T @ fwd[n + 1], rhs[n] + fwd[n], atol=1e-11)
+    assert np.all(fwd[0] == 0) and np.all(back[nt] == term)
+
+
+@pytest.mark.parametrize("g", range(len(GRIDS)))
+def test_edge_apply_and_arnoldi_match_numpy_twins(g, rng):
+    grid = GRIDS[g]
+    nt = 3
+    wp, wm = rng.uniform(0, 1, (nt, grid.dim, grid.size)), rng.uniform(0, 1, (nt, grid.dim, grid.size))
+    x = rng.normal(size=(nt, grid.size))
+    out = np.empty_like(x)
+    kernels.edge_apply(grid.neighbours, wp, wm, x, out)
+    np.testing.assert_allclose(out, kernels.edge_apply_numpy(grid.neighbours, wp, wm, x), rtol=1e-12, atol=1e-12)
+    V = np.linalg.qr(rng.normal(size=(grid.size, 3)))[0].T.copy()
+    V = np.vstack([V, np.zeros(grid.size)])
+    w = rng.normal(size=grid.size)
+    w2, h2 = kernels.arnoldi_orthogonalize_numpy(V, 2, w)
+    h = np.empty(4)
+    kernels.arnoldi_orthogonalize(V, 2, w, h)
+    np.testing.assert_allclose(h, h2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w, w2, rtol=1e-12, atol=1e-12)
+
+
+def test_system_residual_matches_numpy_twin(rng):
+    grid = GRIDS[2]
+    nt = 3
+    u, m = rng.normal(size=(nt + 1, grid.size)), rng.uniform(0.1, 1, (nt + 1, grid.size))
+    f, b = rng.normal(size=(nt, grid.size)), rng.normal(size=(nt, grid.dim, grid.size))
+    hjb, fp, vals = np.empty((nt, grid.size)), np.empty((nt, grid.size)), np.empty((nt, grid.size, 5))
+    kernels.system_residual(u, m, f, b, grid.neighbours, grid.h, 0.3, 0.1, 0.8, hjb, fp, vals)
+    hjb2, fp2, vals2 = kernels.system_residual_numpy(u, m, f, b, grid.neighbours, grid.h, 0.3, 0.1, 0.8)
+    np.testing.assert_allclose(hjb, hjb2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fp, fp2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_hjb_backward_kernel_matches_stepwise_twin(periodic, rng):
+    grid = Grid((0.0,), (1.0,), (30,), periodic)
+    nt = 10
+    sch = Scheme(grid, nt=nt, horizon=1.0, nu=0.05, control_bound=None)
+    f = rng.normal(size=(nt, grid.size))
+    b = 0.3 * rng.normal(size=(nt, 1, grid.size))
+    g = np.cos(2 * np.pi * grid.points[0])
+    u1, v1 = sch.backward(f, b, g)
+    u2, v2 = sch.backward_stepwise(f, b, g)
+    np.testing.assert_allclose(u1, u2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(v1, v2, rtol=1e-12, atol=1e-9)
+    m0 = rng.uniform(0.1, 1, grid.size)
+    np.testing.assert_allclose(sch.forward(v1, m0), sch.forward_stepwise(v1, m0), rtol=1e-12, atol=1e-12)
+
+
+def test_gmres_solves_a_nonsymmetric_system(rng):
+    from reference_solvers.pde.coupled import gmres
+    n = 60
+    A = np.eye(n) * 4 + rng.normal(size=(n, n)) / np.sqrt(n)
+    b = rng.normal(size=n)
+    x, its, ok = gmres(lambda v: A @ v, b, 1e-12, restart=15)
+    assert ok and its > 0
+    np.testing.assert_allclose(A @ x, b, atol=1e-10)
