@@ -198,3 +198,21 @@ def test_not_reached_for_a_mean_field_kernel():
 def test_bad_parameters_name_the_game(game_id, params):
     with pytest.raises(ValueError, match=game_id):
         mb.make(game_id, **params)
+
+
+@pytest.mark.parametrize("game_id, params", [("garnet-stationary-v0", dict(S=2500, B=4, gamma=0.95)),
+                                             ("ring-road-v0", dict(size=2100, n_speeds=6))])
+def test_large_chains_use_the_sparse_path_to_the_same_precision(game_id, params):
+    game = mb.make(game_id, **params)
+    assert game.populations[0].n_states > st.DENSE_MAX
+    pi = mb.uniform_policy(game)[0]
+    ev = mb.evaluate(game, pi)
+    m = ev.model
+    R, succ, prob = m.rewards[0], m.succ[0], m.prob[0]
+    mu, V, V_star = ev.flow[0], ev.values[0], ev.best_response.values[0]
+    np.testing.assert_allclose(push_forward(mu, pi, succ, prob), mu, rtol=0, atol=1e-12)
+    scale = np.abs(V).max()
+    np.testing.assert_allclose((pi * st.q_values(R, succ, prob, V, game.gamma)).sum(axis=1), V, rtol=0,
+                               atol=1e-12 * scale)
+    np.testing.assert_allclose(st.q_values(R, succ, prob, V_star, game.gamma).max(axis=1), V_star, rtol=0,
+                               atol=1e-12 * scale)
