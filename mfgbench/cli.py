@@ -56,18 +56,20 @@ def _describe(game_id) -> str:
     except Exception as exc:  # a game that cannot be built is listed, not fatal
         return f"{game_id:28s} {s.kind:11s} (cannot build: {exc})"
     pops = getattr(game, "populations", ())
-    sizes = " ".join(f"{p.n_states}x{p.n_actions}" for p in pops) if pops else ""
-    horizon = getattr(game, "horizon", None)
-    extra = f"T={horizon}" if s.kind == "finite" and horizon else ""
-    if s.kind == "stationary":
-        extra = f"gamma={getattr(game, 'gamma', '?')}"
-    return (f"{game_id:28s} {s.kind:11s} K={len(pops) if pops else '-':<2} {sizes:14s} {extra:10s} "
+    if s.kind == "continuous":
+        d = game.domain
+        sizes = "x".join(f"[{a:g},{b:g}]" for a, b in zip(d.lo, d.hi)) + (" torus" if d.periodic else "")
+        extra = f"T={getattr(game, 'horizon', '?')}"
+    else:
+        sizes = " ".join(f"{p.n_states}x{p.n_actions}" for p in pops)
+        extra = f"T={game.horizon}" if s.kind == "finite" else f"gamma={getattr(game, 'gamma', '?')}"
+    return (f"{game_id:28s} {s.kind:11s} K={len(pops) if pops else '-':<2} {sizes:18s} {extra:10s} "
             f"{s.description}" + (f"  [{s.source}]" if s.source else ""))
 
 
 def cmd_list(args) -> int:
     from mfgbench.games import list_games
-    print(f"{'id':28s} {'kind':11s} {'pops':4s} {'S x A':14s} {'horizon':10s} description  [source]")
+    print(f"{'id':28s} {'kind':11s} {'pops':4s} {'S x A / domain':18s} {'horizon':10s} description  [source]")
     for game_id in list_games():
         print(_describe(game_id))
     return 0

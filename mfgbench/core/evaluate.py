@@ -199,11 +199,17 @@ def distribution(game, policy) -> tuple:
 
 
 def best_response(game, policy) -> BestResponse:
-    """Best response of each population to the flow that ``policy`` induces."""
+    """Best response of each population to the flow (or stationary distribution) ``policy`` induces."""
+    if getattr(game, "kind", "finite") == "stationary":
+        from mfgbench.core import stationary
+        return stationary.best_response_along(stationary.induced_model(game, policy))
     return best_response_along(induced_model(game, policy))
 
 
 def policy_value(game, policy) -> tuple:
-    """``V^pi_k[t, s]`` against the flow that ``policy`` itself induces."""
+    """``V^pi_k[t, s]`` (``V^pi_k[s]`` in stationary games) against the flow ``policy`` itself induces."""
     profile = as_profile(game, policy)
+    if getattr(game, "kind", "finite") == "stationary":
+        from mfgbench.core import stationary
+        return stationary.values_along(stationary.induced_model(game, profile), profile)
     return values_along(induced_model(game, profile), profile)
