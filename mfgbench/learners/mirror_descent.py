@@ -13,7 +13,9 @@ evaluated with the Munchausen-regularised reward
 ``V = sum_a pi_j (Q - temperature log pi_j)``, and the projection is
 ``softmax(Q / temperature)`` (Munchausen OMD, Laurière et al. 2022, which equals OMD
 with an implicit step size without storing the cumulative score). Exact evaluation: no
-samples. Works for several populations.
+samples. Works for several populations, and for stationary discounted games, where
+``Q^pi(s, a) = r(s, a) + gamma sum_s' P(s'|s, a) V^pi(s')`` at the stationary
+distribution ``pi`` induces (plain OMD only).
 """
 from __future__ import annotations
 
@@ -53,9 +55,12 @@ class MirrorDescent(Learner):
 
     name = "mirror-descent"
     Config = MirrorDescentConfig
+    kinds = ("finite", "stationary")
 
     def __init__(self, game, config=None, rng=None):
         super().__init__(game, config, rng)
+        if getattr(game, "kind", "finite") == "stationary" and self.config.munchausen > 0:
+            raise ValueError("mirror-descent: the Munchausen variant plays finite-horizon games only")
         self._policy = uniform_policy(game)
         self._score = [np.zeros_like(pi) for pi in self._policy]
 
@@ -63,8 +68,21 @@ class MirrorDescent(Learner):
     def policy(self) -> tuple:
         return self._policy
 
+    def _stationary_q_values(self):
+        from mfgbench.core import stationary
+        model = stationary.induced_model(self.game, self._policy)
+        values = stationary.values_along(model, self._policy)
+        return [stationary.q_values(model.rewards[k], model.succ[k], model.prob[k], values[k], model.gamma)
+                for k in range(self.game.n_populations)]
+
     def step(self) -> dict:
         cfg = self.config
+        if getattr(self.game, "kind", "finite") == "stationary":
+            for k, Q in enumerate(self._stationary_q_values()):
+                self._score[k] += cfg.learning_rate * Q
+            self._policy = tuple(softmax(y, 1.0) for y in self._score)
+            self.iteration += 1
+            return {"iteration": self.iteration, "samples": 0}
         model = induced_model(self.game, self._policy)
         new = []
         for k, pi in enumerate(self._policy):

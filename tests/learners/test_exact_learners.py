@@ -56,6 +56,14 @@ def test_mirror_descent_learns(game_id):
     assert ex[-1] < start / 10
 
 
+@pytest.mark.parametrize("learner", ["mirror-descent", "fictitious-play"])
+def test_exact_learners_play_stationary_games(learner):
+    game = mb.make("garnet-stationary-v0")
+    start = mb.exploitability(game, mb.uniform_policy(game))
+    ex = exploitability_curve(game, learner, 100, [100])
+    assert ex[-1] < start / 5
+
+
 def test_munchausen_mirror_descent_reaches_the_regularised_equilibrium():
     # its fixed point is the entropy-regularised equilibrium: pi = softmax(Q^pi_soft / tau)
     game = mb.make("garnet-v0", S=8, A=3, B=2, T=4, coupling=1.0)
