@@ -1,0 +1,322 @@
+"""Deterministic actor-critic learning on the particle game, shared by DDPG and MADDPG.
+
+Per population k: an actor ``mu_k(t, x, m_k)`` with bounded output ``a_max tanh(.)``, a critic
+``Q_k(t, x, a, z_k)``, their target copies ``mu_k'``, ``Q_k'``, and a replay buffer of the
+transitions ``(t, x, a, r, t', x', z_k, z_k', done)`` of its agents. The critic's mean-field
+input ``z_k`` is population k's own summary ``m_k`` (DDPG: each population an independent
+learner) or all of them ``(m_1, ..., m_K)`` (MADDPG: centralised critic). Execution is
+decentralised: an agent acts on its time, position and its population's density only.
+
+One ``step()`` is one episode of the particle game (``env.ParticleEnv``), N agents per
+population all acting with their population's actor:
+
+    reset the particles, X_0 ~ m0
+    for n = 0 .. n_steps - 1:
+        a_i = clip(mu_k(t_n, X_i, m_k) + eps_i, -a_max, a_max),   eps_i ~ N(0, noise^2)
+        step the particles; store the transitions of ``transitions_per_step`` random agents
+        for each gradient step (``updates_per_step``), per population k:
+            sample a batch B from the buffer
+            y     = r + gamma (1 - done) Q_k'(t', x', mu_k'(t', x', m_k'), z_k')
+            critic: minimise mean_B (Q_k(t, x, a, z_k) - y)^2
+            actor : maximise mean_B Q_k(t, x, mu_k(t, x, m_k), z_k)
+            theta' <- tau theta + (1 - tau) theta'   (both target networks)
+
+``done`` is the environment's ``terminated`` (the horizon T): the last step's target is its
+reward (which includes the terminal cost), with no bootstrap.
+
+The feedback the learner outputs is ``alpha_k(t, x) = mu_k(t, x, m_k^N(t))`` with ``m^N`` the
+particle densities of a noise-free rollout (``eval_agents`` particles, a fixed seed): on the
+PDE grid it is scored exactly by ``reference_solvers.pde.policy.evaluate_control``
+(``scoring.score_continuous``).
+
+Randomness: the numpy Generator passed in seeds the environment episodes, the exploration noise
+and the agents stored; a ``torch.Generator`` seeded from it draws the initial weights and the
+batches. Same seed, same numbers (CPU, float32, fixed thread count).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from mfgbench.learners.base import Learner
+from mfgbench.learners.neural.config import DDPGConfig, Features
+from mfgbench.learners.neural.env import ParticleEnv
+
+
+# ----------------------------------------------------------------------------- networks
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+def _mlp(sizes, gen: torch.Generator, final_init: float, activation: str = "relu") -> nn.Sequential:
+    """MLP; hidden layers uniform(+-1/sqrt(fan_in)) (Lillicrap et al.), last layer +-final_init."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.utils.skip_init(nn.Linear, a, b)
+        last = i == len(sizes) - 2
+        r = final_init if last else 1.0 / math.sqrt(a)
+        with torch.no_grad():
+            lin.weight.uniform_(-r, r, generator=gen)
+            lin.bias.uniform_(-r, r, generator=gen)
+        layers.append(lin)
+        if not last:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class Actor(nn.Module):
+    """mu(t, x, m) = a_max tanh(MLP(features))."""
+
+    def __init__(self, n_in, n_out, hidden, a_max, gen, final_init, activation="relu"):
+        super().__init__()
+        self.net = _mlp([n_in, hidden, hidden, n_out], gen, final_init, activation)
+        self.a_max = a_max
+
+    def forward(self, s):
+        return self.a_max * torch.tanh(self.net(s))
+
+
+class Critic(nn.Module):
+    """Q(t, x, a, z) = MLP(features, a / a_max), or V(s) + dt A(s, a) with two MLPs (``advantage_dt``)."""
+
+    def __init__(self, n_in, n_act, hidden, a_max, gen, final_init, activation="relu", advantage_dt=None):
+        super().__init__()
+        self.net = _mlp([n_in + n_act, hidden, hidden, 1], gen, final_init, activation)
+        self.a_max = a_max
+        self.advantage_dt = advantage_dt
+        if advantage_dt is not None:
+            self.value = _mlp([n_in, hidden, hidden, 1], gen, final_init, activation)
+
+    def forward(self, s, a):
+        q = self.net(torch.cat([s, a / self.a_max], dim=1)).squeeze(1)
+        if self.advantage_dt is None:
+            return q
+        return self.value(s).squeeze(1) + self.advantage_dt * q
+
+
+def polyak(target: nn.Module, source: nn.Module, tau: float):
+    """theta' <- tau theta + (1 - tau) theta'."""
+    with torch.no_grad():
+        for pt, ps in zip(target.parameters(), source.parameters()):
+            pt.mul_(1.0 - tau).add_(ps, alpha=tau)
+
+
+# ----------------------------------------------------------------------------- replay buffer
+class ReplayBuffer:
+    """Circular buffer of (s_actor, s_critic, a, r, s_actor', s_critic', done) as float32 tensors."""
+
+    def __init__(self, capacity, n_actor, n_critic, n_act):
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        f = torch.float32
+        self.s = torch.zeros(capacity, n_actor, dtype=f)
+        self.z = torch.zeros(capacity, n_critic, dtype=f)
+        self.a = torch.zeros(capacity, n_act, dtype=f)
+        self.r = torch.zeros(capacity, dtype=f)
+        self.s1 = torch.zeros(capacity, n_actor, dtype=f)
+        self.z1 = torch.zeros(capacity, n_critic, dtype=f)
+        self.done = torch.zeros(capacity, dtype=f)
+
+    def add(self, s, z, a, r, s1, z1, done: bool):
+        n = s.shape[0]
+        idx = (self.pos + torch.arange(n)) % self.capacity
+        self.s[idx], self.z[idx], self.a[idx] = s, z, a
+        self.r[idx], self.s1[idx], self.z1[idx] = r, s1, z1
+        self.done[idx] = float(done)
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch, gen):
+        i = torch.randint(0, self.size, (batch,), generator=gen)
+        return self.s[i], self.z[i], self.a[i], self.r[i], self.s1[i], self.z1[i], self.done[i]
+
+
+@dataclass
+class Rollout:
+    """A noise-free rollout: particle densities (n_steps+1, n_cells) and mean-field summaries per population."""
+
+    times: np.ndarray
+    flow: tuple
+    summaries: tuple
+
+
+# ----------------------------------------------------------------------------- learner
+class ActorCriticLearner(Learner):
+    """DDPG-style learner, one actor and critic per population (module docstring)."""
+
+    Config = DDPGConfig
+    kinds = ("continuous",)
+    model_free = True
+    centralised_critic = False
+    available = True
+
+    def __init__(self, game, config=None, rng=None):
+        super().__init__(game, config, rng)
+        c = self.config
+        torch.set_num_threads(c.threads)
+        self.K, self.dim = game.n_populations, game.dim
+        self.gamma = 1.0 if c.gamma is None else c.gamma
+        bound = game.control_bound
+        self.a_max = c.action_bound if bound is None else min(c.action_bound, bound)
+        self.env = ParticleEnv(game, c.n_agents, c.n_steps, c.nx, rng=self.rng)
+        self.features = Features(game, self.env.grid, c)
+        F = self.features
+        n_actor = F.time_dim + F.position_dim + F.mean_field_dim
+        n_critic = F.time_dim + F.position_dim + F.mean_field_dim * (self.K if self.centralised_critic else 1)
+        self.gen = torch.Generator().manual_seed(int(self.rng.integers(2 ** 62)))
+        self.eval_seed = int(self.rng.integers(2 ** 62))
+        self.actors, self.critics, self.actor_targets, self.critic_targets = [], [], [], []
+        self.actor_opts, self.critic_opts, self.buffers = [], [], []
+        for _ in range(self.K):
+            actor = Actor(n_actor, self.dim, c.hidden, self.a_max, self.gen, c.final_layer_init, c.activation)
+            critic = Critic(n_critic, self.dim, c.hidden, self.a_max, self.gen, c.final_layer_init, c.activation,
+                            self.env.dt if c.critic_form == "advantage" else None)
+            self.actors.append(actor)
+            self.critics.append(critic)
+            self.actor_targets.append(self._copy(actor))
+            self.critic_targets.append(self._copy(critic))
+            self.actor_opts.append(torch.optim.Adam(actor.parameters(), lr=c.actor_lr))
+            self.critic_opts.append(torch.optim.Adam(critic.parameters(), lr=c.critic_lr))
+            self.buffers.append(ReplayBuffer(c.buffer_size, n_actor, n_critic, self.dim))
+        self.updates = 0
+        self._rollout = None
+        self.last_losses = (float("nan"), float("nan"))
+
+    @staticmethod
+    def _copy(net):
+        twin = copy.deepcopy(net)
+        for p in twin.parameters():
+            p.requires_grad_(False)
+        return twin
+
+    # ------------------------------------------------------------------ inputs
+    def _inputs(self, obs):
+        """Actor states (K arrays (N, n_actor)) and critic states (K arrays) from an observation."""
+        F = self.features
+        t = F.time(obs["t"])
+        summaries = [F.mean_field(m) for m in obs["m"]]
+        joint = np.concatenate(summaries)
+        actor_s, critic_s = [], []
+        for k in range(self.K):
+            N = obs["x"][k].shape[0]
+            head = np.concatenate([np.broadcast_to(t, (N, 1)), F.position(obs["x"][k])], axis=1)
+            z = joint if self.centralised_critic else summaries[k]
+            actor_s.append(np.concatenate([head, np.broadcast_to(summaries[k], (N, summaries[k].size))], axis=1))
+            critic_s.append(np.concatenate([head, np.broadcast_to(z, (N, z.size))], axis=1))
+        return actor_s, critic_s, summaries
+
+    def act(self, k: int, states: np.ndarray) -> np.ndarray:
+        """The actor's action for actor states (N, n_actor), as float64 (N, d)."""
+        with torch.no_grad():
+            return self.actors[k](torch.as_tensor(states, dtype=torch.float32)).double().numpy()
+
+    # ------------------------------------------------------------------ training
+    def step(self) -> dict:
+        c, env = self.config, self.env
+        obs, _ = env.reset(seed=int(self.rng.integers(2 ** 62)))
+        s, z, _ = self._inputs(obs)
+        returns = np.zeros(self.K)
+        for _ in range(env.n_steps):
+            actions = []
+            for k in range(self.K):
+                a = self.act(k, s[k]) + c.exploration_noise * self.rng.standard_normal((env.n_agents, self.dim))
+                actions.append(np.clip(a, -self.a_max, self.a_max))
+            obs, rewards, terminated, _, _ = env.step(tuple(actions))
+            s1, z1, _ = self._inputs(obs)
+            for k in range(self.K):
+                keep = self.rng.choice(env.n_agents, size=c.transitions_per_step, replace=False)
+                T = lambda v: torch.as_tensor(v[keep], dtype=torch.float32)  # noqa: E731
+                self.buffers[k].add(T(s[k]), T(z[k]), T(actions[k]), T(rewards[k]), T(s1[k]), T(z1[k]), terminated)
+                returns[k] += rewards[k].mean()
+            s, z = s1, z1
+            if min(b.size for b in self.buffers) >= max(c.learning_starts, c.batch_size):
+                for _ in range(c.updates_per_step):
+                    for k in range(self.K):
+                        self.update(k)
+        self.iteration += 1
+        self.samples += env.n_agents * env.n_steps * self.K
+        self._rollout = None
+        return {"iteration": self.iteration, "samples": self.samples, "updates": self.updates,
+                "mean_return": float(returns.sum()), "critic_loss": self.last_losses[0],
+                "actor_loss": self.last_losses[1]}
+
+    def update(self, k: int):
+        """One gradient step of population k's critic and actor, then the Polyak averages."""
+        c = self.config
+        s, z, a, r, s1, z1, done = self.buffers[k].sample(c.batch_size, self.gen)
+        with torch.no_grad():
+            y = r + self.gamma * (1.0 - done) * self.critic_targets[k](z1, self.actor_targets[k](s1))
+        critic_loss = ((self.critics[k](z, a) - y) ** 2).mean()
+        self.critic_opts[k].zero_grad()
+        critic_loss.backward()
+        self.critic_opts[k].step()
+
+        actor_loss = -self.critics[k](z, self.actors[k](s)).mean()
+        self.actor_opts[k].zero_grad()
+        actor_loss.backward()
+        self.actor_opts[k].step()
+
+        polyak(self.critic_targets[k], self.critics[k], c.tau)
+        polyak(self.actor_targets[k], self.actors[k], c.tau)
+        self.updates += 1
+        self.last_losses = (critic_loss.item(), actor_loss.item())
+
+    # ------------------------------------------------------------------ output
+    def rollout(self) -> Rollout:
+        """Noise-free rollout of the current actors with ``eval_agents`` particles (fixed seed; cached)."""
+        if self._rollout is None:
+            env = ParticleEnv(self.game, self.config.eval_agents, self.config.n_steps, self.config.nx)
+            obs, _ = env.reset(seed=self.eval_seed)
+            flows = [[m] for m in obs["m"]]
+            summaries = [[self.features.mean_field(m)] for m in obs["m"]]
+            times = [0.0]
+            for _ in range(env.n_steps):
+                s, _, _ = self._inputs(obs)
+                obs, _, _, _, _ = env.step(tuple(self.act(k, s[k]) for k in range(self.K)))
+                times.append(obs["t"])
+                for k in range(self.K):
+                    flows[k].append(obs["m"][k])
+                    summaries[k].append(self.features.mean_field(obs["m"][k]))
+            self._rollout = Rollout(np.array(times), tuple(np.array(f) for f in flows),
+                                    tuple(np.array(sm) for sm in summaries))
+        return self._rollout
+
+    def feedback(self, times: np.ndarray, points: np.ndarray, rollout: Rollout | None = None) -> list:
+        """alpha_k(t_n, x_j) = mu_k(t_n, x_j, m_k^N(t)) for times (nt,) and points (d, P): K arrays (nt, d, P).
+
+        The density input at t_n is the rollout's at the last particle step t <= t_n.
+        """
+        ro = self.rollout() if rollout is None else rollout
+        F = self.features
+        times = np.asarray(times, dtype=float)
+        idx = np.clip(np.floor(times / self.env.dt + 1e-9).astype(int), 0, self.env.n_steps - 1)
+        P = points.shape[1]
+        pos = np.tile(F.position(points.T), (len(times), 1))
+        t = np.repeat(F.time(times), P)[:, None]
+        out = []
+        for k in range(self.K):
+            mf = np.repeat(ro.summaries[k][idx], P, axis=0)
+            a = self.act(k, np.concatenate([t, pos, mf], axis=1))
+            out.append(a.reshape(len(times), P, self.dim).transpose(0, 2, 1).copy())
+        return out
+
+    @property
+    def policy(self) -> tuple:
+        """Per population the feedback ``alpha_k(t, x)`` (x of shape (d, P) -> (d, P)) of the current actor."""
+        ro = self.rollout()
+        return tuple(_Feedback(self, k, ro) for k in range(self.K))
+
+
+class _Feedback:
+    """alpha_k(t, x) of a learner at a fixed rollout; callable as ``evaluate_control`` expects."""
+
+    def __init__(self, learner, k, rollout):
+        self.learner, self.k, self.rollout = learner, k, rollout
+
+    def __call__(self, t, x):
+        x = np.asarray(x, dtype=float).reshape(self.learner.dim, -1)
+        return self.learner.feedback(np.array([float(t)]), x, self.rollout)[self.k][0]
+

@@ -1,0 +1,181 @@
+"""Hyperparameters of the neural learners, and the inputs their networks see.
+
+The configs are plain dataclasses (importable without torch, so the command line and the
+results metadata work on any install). The network inputs are normalised here, in numpy:
+
+- time ``t`` as ``2 t / T - 1``;
+- a position on a torus axis of length L as ``(cos, sin)(2 pi j x / L)``, j = 1..position_modes
+  (periodic by construction); on a box axis as ``(x - c) / s``, with c the mean and s three
+  standard deviations of the initial densities (so the region the agents visit maps to about
+  [-1, 1], whatever the domain's width);
+- a population's density ``m`` (the histogram on the PDE grid), summarised by
+  ``mean_field="moments"``: per torus axis the Fourier coefficients ``int m cos/sin(2 pi j x/L)``,
+  j = 1..mean_field_modes, per box axis the normalised mean ``(mbar - c)/s`` and standard
+  deviation ``std/s``; or by ``mean_field="histogram"``: the histogram coarsened to
+  ``histogram_bins`` cells per axis, as density relative to uniform minus 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class DDPGConfig:
+    """DDPG (Lillicrap et al. 2015) with the population state as input; defaults of the design notes."""
+
+    n_agents: int = 1000
+    """Particles per population simulated in each training episode."""
+    n_steps: int = 50
+    """Euler–Maruyama steps over the horizon (dt = T / n_steps)."""
+    actor_lr: float = 1e-4
+    """Adam learning rate of the actor (design notes: 1e-4)."""
+    critic_lr: float = 1e-3
+    """Adam learning rate of the critic (design notes: 1e-3)."""
+    tau: float = 1e-3
+    """Polyak rate of the target networks, theta' <- tau theta + (1 - tau) theta' (design notes: 1e-3)."""
+    gamma: float | None = None
+    """Discount of the critic's target; None = the game's: 1.0 for the finite-horizon, undiscounted
+    continuous games (bootstrapping stops at the horizon, where episodes terminate)."""
+    batch_size: int = 256
+    """Transitions per gradient step (design notes: 256)."""
+    hidden: int = 64
+    """Width of the two hidden layers of the actor and critic MLPs."""
+    activation: str = "relu"
+    """Hidden activation of the MLPs: "relu" (Lillicrap et al.), "silu" or "tanh" (smooth, so the
+    critic's action gradient, which trains the actor, is smooth too)."""
+    critic_form: str = "q"
+    """"q": one MLP Q(s, a); "advantage": Q(s, a) = V(s) + dt A(s, a) with two MLPs (advantage
+    updating, Tallec, Blier & Ollivier 2019): an action changes Q only at order dt, which a plain
+    MLP resolves poorly next to the O(1) value."""
+    buffer_size: int = 100_000
+    """Replay buffer capacity (transitions per population); the oldest are overwritten."""
+    transitions_per_step: int = 256
+    """Agents per population, drawn at random, whose transitions are stored at each step
+    (all N agents move and shape the density; storing a subset keeps the buffer diverse in time)."""
+    updates_per_step: int = 1
+    """Gradient steps (critic, actor, Polyak) per population after each environment step."""
+    learning_starts: int = 2_000
+    """Stored transitions per population before the first gradient step."""
+    exploration_noise: float = 0.3
+    """Standard deviation of the Gaussian exploration noise added to the actor's action."""
+    action_bound: float = 3.0
+    """Actions are a_max tanh(.), a_max = min(action_bound, the game's control bound)."""
+    mean_field: str = "moments"
+    """Summary of each population's histogram fed to the networks: "moments" or "histogram"."""
+    mean_field_modes: int = 2
+    """Fourier modes per torus axis in the "moments" summary."""
+    histogram_bins: int = 16
+    """Cells per axis of the coarsened histogram in the "histogram" summary."""
+    position_modes: int = 3
+    """Fourier modes of the embedding of a position on a torus axis."""
+    final_layer_init: float = 3e-3
+    """The actor's and critic's last layers start uniform in +-final_layer_init (Lillicrap et al.),
+    so the initial policy is close to the zero control."""
+    eval_agents: int = 10_000
+    """Particles in the noise-free rollout used for scoring (the feedback's mean-field input and
+    the particle density compared with the PDE)."""
+    nx: int | None = None
+    """Cells per axis of the histogram grid; None = the game's scoring grid (``env.default_grid``)."""
+    threads: int = 1
+    """torch intra-op threads, set process-wide when the learner is built (1 keeps runs
+    reproducible and leaves cores to other work)."""
+
+    def __post_init__(self):
+        for name in ("n_agents", "n_steps", "batch_size", "hidden", "buffer_size", "transitions_per_step",
+                     "updates_per_step", "mean_field_modes", "histogram_bins", "position_modes", "eval_agents",
+                     "threads"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{type(self).__name__}.{name} must be a positive integer, got {v!r}")
+        if isinstance(self.learning_starts, bool) or not isinstance(self.learning_starts, (int, np.integer)) \
+                or self.learning_starts < 0:
+            raise ValueError(f"{type(self).__name__}.learning_starts must be an integer >= 0, got {self.learning_starts!r}")
+        for name in ("actor_lr", "critic_lr", "action_bound"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{type(self).__name__}.{name} must be a positive number, got {v!r}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"{type(self).__name__}.tau must be in (0, 1], got {self.tau!r}")
+        if self.gamma is not None and not 0 < self.gamma <= 1:
+            raise ValueError(f"{type(self).__name__}.gamma must be in (0, 1] or None, got {self.gamma!r}")
+        if not (np.isfinite(self.exploration_noise) and self.exploration_noise >= 0):
+            raise ValueError(f"{type(self).__name__}.exploration_noise must be >= 0, got {self.exploration_noise!r}")
+        if self.final_layer_init < 0:
+            raise ValueError(f"{type(self).__name__}.final_layer_init must be >= 0, got {self.final_layer_init!r}")
+        if self.activation not in ("relu", "silu", "tanh"):
+            raise ValueError(f"{type(self).__name__}.activation must be 'relu', 'silu' or 'tanh', got {self.activation!r}")
+        if self.critic_form not in ("q", "advantage"):
+            raise ValueError(f"{type(self).__name__}.critic_form must be 'q' or 'advantage', got {self.critic_form!r}")
+        if self.mean_field not in ("moments", "histogram"):
+            raise ValueError(f"{type(self).__name__}.mean_field must be 'moments' or 'histogram', "
+                             f"got {self.mean_field!r}")
+        if self.transitions_per_step > self.n_agents:
+            raise ValueError(f"{type(self).__name__}.transitions_per_step ({self.transitions_per_step}) cannot "
+                             f"exceed n_agents ({self.n_agents})")
+
+
+@dataclass
+class MADDPGConfig(DDPGConfig):
+    """MADDPG (Lowe et al. 2017) in mean-field form; same fields and defaults as DDPG."""
+
+
+# ----------------------------------------------------------------------------- network inputs
+class Features:
+    """Normalised network inputs of one game on one histogram grid (module docstring)."""
+
+    def __init__(self, game, grid, config: DDPGConfig):
+        self.game, self.grid, self.config = game, grid, config
+        self.periodic = grid.periodic
+        self.lo, self.L = np.array(grid.lo), np.array(grid.hi) - np.array(grid.lo)
+        pts, dv = grid.points, grid.dv
+        if self.periodic:
+            self.centre, self.scale = None, None
+        else:
+            m0 = [game.m0(k, pts) for k in range(game.n_populations)]
+            m0 = sum(m / (m.sum() * dv) for m in m0) / len(m0)
+            mean = (pts * m0).sum(axis=1) * dv
+            std = np.sqrt(((pts - mean[:, None]) ** 2 * m0).sum(axis=1) * dv)
+            self.centre = mean
+            self.scale = np.maximum(3.0 * std, self.L / 20.0)
+        modes = np.arange(1, config.mean_field_modes + 1)
+        if config.mean_field == "moments":
+            if self.periodic:
+                angles = 2 * np.pi * modes[:, None, None] * (pts[None] - self.lo[None, :, None]) / self.L[None, :, None]
+                self._basis = np.concatenate([np.cos(angles), np.sin(angles)]).reshape(-1, grid.size) * dv
+            else:
+                self._basis = None
+        else:
+            b = config.histogram_bins
+            if any(n % b for n in grid.shape):
+                raise ValueError(f"histogram_bins={b} must divide the grid's cells per axis {grid.shape}")
+        self.time_dim = 1
+        self.position_dim = grid.dim * (2 * config.position_modes if self.periodic else 1)
+        self.mean_field_dim = len(self.mean_field(np.full(grid.size, 1.0 / (grid.size * dv))))
+
+    def time(self, t) -> np.ndarray:
+        return np.atleast_1d(2.0 * np.asarray(t, dtype=float) / self.game.horizon - 1.0)
+
+    def position(self, X: np.ndarray) -> np.ndarray:
+        """Embedding of points X (N, d), shape (N, position_dim)."""
+        if self.periodic:
+            j = np.arange(1, self.config.position_modes + 1)
+            ang = 2 * np.pi * ((X - self.lo) / self.L)[:, :, None] * j
+            return np.concatenate([np.cos(ang), np.sin(ang)], axis=2).reshape(X.shape[0], -1)
+        return (X - self.centre) / self.scale
+
+    def mean_field(self, m: np.ndarray) -> np.ndarray:
+        """Summary of one population's density m (n_cells,) on the grid."""
+        grid, dv = self.grid, self.grid.dv
+        if self.config.mean_field == "histogram":
+            b = self.config.histogram_bins
+            M = (m * dv).reshape(sum(((b, n // b) for n in grid.shape), ()))
+            M = M.sum(axis=tuple(range(1, 2 * grid.dim, 2)))
+            return (M.ravel() * b ** grid.dim - 1.0)
+        if self.periodic:
+            return self._basis @ m
+        pts = grid.points
+        mean = (pts * m).sum(axis=1) * dv
+        std = np.sqrt(np.maximum(((pts - mean[:, None]) ** 2 * m).sum(axis=1) * dv, 0.0))
+        return np.concatenate([(mean - self.centre) / self.scale, std / self.scale])
