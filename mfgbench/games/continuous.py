@@ -32,7 +32,7 @@ This module only states games; ``reference_solvers.pde`` solves them and
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

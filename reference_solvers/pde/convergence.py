@@ -17,7 +17,7 @@ import numpy as np
 from mfgbench.games import make
 from mfgbench.games.continuous import ContinuousGame, ContinuousPopulation, Domain, LogDensity, Potential
 from reference_solvers.pde.analytic import TravellingWave, lq_solution
-from reference_solvers.pde.coupled import solve
+from reference_solvers.pde.solvers import solve
 
 
 def lq_errors(n: int, nt: int | None = None, **params) -> dict:

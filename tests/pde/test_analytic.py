@@ -6,7 +6,7 @@ from mfgbench.games.continuous import (ContinuousGame, ContinuousPopulation, Dom
 from reference_solvers.pde import solve
 from reference_solvers.pde.analytic import (ErgodicGaussian, TravellingWave, ergodic_torus_first_order, lq_eta,
                                             lq_solution)
-from reference_solvers.pde.convergence import lq_errors, order_table, wave_errors
+from reference_solvers.pde.convergence import lq_errors, order_table
 
 
 @pytest.mark.parametrize("params", [dict(), dict(K=0.3, q=0.2, kappa=1.0, c=0.5, horizon=2.0)])

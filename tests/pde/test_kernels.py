@@ -200,7 +200,7 @@ def test_hjb_backward_kernel_matches_stepwise_twin(periodic, rng):
 
 
 def test_gmres_solves_a_nonsymmetric_system(rng):
-    from reference_solvers.pde.coupled import gmres
+    from reference_solvers.pde.newton import gmres
     n = 60
     A = np.eye(n) * 4 + rng.normal(size=(n, n)) / np.sqrt(n)
     b = rng.normal(size=n)

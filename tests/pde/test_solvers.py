@@ -6,7 +6,7 @@ from mfgbench.games import list_games, make
 from mfgbench.games.continuous import (ContinuousGame, ContinuousPopulation, Convolution, Domain, LogDensity,
                                        MeanQuadratic, MeanReversion, Potential, PowerDensity)
 from reference_solvers.pde import Problem, fictitious_play, newton, picard, solve
-from reference_solvers.pde.coupled import _apply, _newton_system
+from reference_solvers.pde.newton import _apply, _newton_system
 
 CONTINUOUS = ["crowd-continuous-v0", "exit-room-2d-v0", "lq-continuous-v0", "segregation-2pop-v0"]
 SMALL = {"crowd-continuous-v0": (40, 20), "exit-room-2d-v0": (12, 10), "lq-continuous-v0": (60, 20),

@@ -1,0 +1,517 @@
+"""Newton's method on the whole discrete MFG system of ``coupled.Problem``.
+
+Unknowns: u_k^n (n = 0..nt) and m_k^n (n = 1..nt) of every population; equations: the
+residual rows of ``coupled.Problem.residual_parts`` (HJB, terminal, FP, each in time-step
+form). The Jacobian has the blocks
+
+    HJB_n:  dt J_n du^n - du^{n+1} - dt (df/dm) dm^{n+1} + dt (dF/db)(db/dm) dm^{n+1}
+    term:   du^nt - (dg/dm) dm^nt
+    FP_n+1: dt J_n^T dm^{n+1} - dm^n + dt C_n du^n + dt (d(J^T m)/db)(db/dm) dm^{n+1}
+
+where J_n is the HJB Jacobian stencil and ``C_n = d(J_n(u)^T m^{n+1})/du`` a weighted graph
+Laplacian (``kernels.fp_edge_weights``). Two ways to solve each Newton system:
+
+- ``linear="krylov"`` (default): for a given dm, the HJB rows give du by one backward sweep
+  of ``dt J_n`` solves and the FP rows then give a new dm by one forward sweep of
+  ``dt J_n^T`` solves; the Newton step is the fixed point of that affine map, found by
+  restarted GMRES (``gmres``). Work and memory grow like N nt per GMRES iteration.
+- ``linear="direct"``: one sparse LU (scipy) of the whole matrix. Couplings through a mean
+  (rank one) enter through one extra unknown per term and time so the matrix stays sparse;
+  convolution couplings are dense blocks. Exact, but fill-in limits it to small grids.
+
+Globalisation: a start from the solution on a 4 times coarser grid (interpolated) when the
+grid is large enough, else damped Picard iterations; a non-monotone backtracking line
+search on the residual (keeping m > 0 when a log-density coupling is present); and a
+damped Picard step whenever the line search fails (close to a kink of the upwind
+Hamiltonian the Newton direction may not decrease the residual).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from mfgbench.games.continuous import LogDensity
+from reference_solvers.pde import kernels
+from reference_solvers.pde.coupled import Problem, SolveResult, _fixed_point, _result
+
+class _Assembler:
+    """COO triplets of the Newton matrix, with extra unknowns for rank-one (mean) couplings."""
+
+    def __init__(self, n_main):
+        self.rows, self.cols, self.vals = [], [], []
+        self.n_main = n_main
+        self.n_extra = 0
+
+    def add(self, r, c, v):
+        self.rows.append(np.asarray(r, dtype=np.int64).ravel())
+        self.cols.append(np.asarray(c, dtype=np.int64).ravel())
+        self.vals.append(np.asarray(v, dtype=float).ravel())
+
+    def add_block(self, r0, c0, block):
+        """Add a coupling derivative block (kind, data) at rows r0.. and columns c0.."""
+        kind, data = block
+        if kind == "diag":
+            i = np.arange(data.size)
+            self.add(r0 + i, c0 + i, data)
+        elif kind == "dense":
+            data = np.asarray(data.toarray() if sp.issparse(data) else data)
+            ii, jj = np.nonzero(data)
+            self.add(r0 + ii, c0 + jj, data[ii, jj])
+        elif kind == "sparse":
+            coo = sp.coo_matrix(data)
+            self.add(r0 + coo.row, c0 + coo.col, coo.data)
+        elif kind == "outer":
+            cvec, w = data
+            e = self.n_main + self.n_extra
+            self.n_extra += 1
+            i = np.arange(cvec.size)
+            self.add(r0 + i, np.full(i.size, e), cvec)
+            j = np.arange(w.size)
+            self.add(np.full(j.size, e), c0 + j, -w)
+            self.add([e], [e], [1.0])
+        else:
+            raise ValueError(f"unknown Jacobian block kind {kind!r}")
+
+    def matrix(self):
+        n = self.n_main + self.n_extra
+        return sp.csc_matrix((np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+                             shape=(n, n))
+
+
+def _scaled(block, scale):
+    kind, data = block
+    if kind == "outer":
+        return kind, (scale * data[0], data[1])
+    return kind, scale * data
+
+
+def _left(op, block):
+    """``op @ block`` for a sparse operator op."""
+    kind, data = block
+    if kind == "diag":
+        return "sparse", op @ sp.diags(data)
+    if kind == "outer":
+        return "outer", (op @ data[0], data[1])
+    return "dense", op @ np.asarray(data)
+
+
+def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", warmup_tol=1e-2, warmup_iter=20,
+           warmup_damping=0.1, krylov_restart=60, coarse: bool = True) -> SolveResult:
+    """Newton's method on the whole discrete system (see the module docstring).
+
+    Starts from damped Picard iterations (until the residual is below ``warmup_tol`` or
+    ``warmup_iter`` iterations), themselves started, when ``coarse`` and the grid is large
+    enough, from the Newton solution on a grid coarser by 4 in space and time, interpolated
+    (nested iteration); ``residuals`` lists the warm-up residuals, then one per Newton step. Each Newton step solves the linearised system either by ``linear="krylov"``
+    (default: eliminate du by a backward sweep and dm by a forward sweep, and solve the
+    remaining equation on dm by GMRES; memory and work grow like N nt) or by
+    ``linear="direct"`` (one sparse LU of the whole matrix; exact, but its fill-in limits it to
+    small grids). A backtracking line search on the residual keeps log-density games in
+    m > 0. A last sweep u = BR(m), m = FP(u) makes m exactly mass-conserving and
+    non-negative; it is kept when its residual is still within tol.
+    """
+    if linear not in ("krylov", "direct"):
+        raise ValueError(f"newton: linear must be 'krylov' or 'direct', got {linear!r}")
+    t0 = time.perf_counter()
+    notes = []
+    coarse_problem = _coarser(problem) if coarse else None
+    if coarse_problem is not None:
+        rough = newton(coarse_problem, tol=max(tol, 1e-8), max_iter=max_iter, linear=linear, warmup_tol=warmup_tol,
+                       warmup_iter=warmup_iter, warmup_damping=warmup_damping, krylov_restart=krylov_restart)
+        u, m = _interpolate(rough, problem)
+        residuals = [problem.residual(u, m)]
+        notes.append(f"started from the solution on grid {list(coarse_problem.grid.shape)} x {coarse_problem.nt}, "
+                     f"interpolated ({rough.seconds:.2f}s)")
+        warm = 0
+    else:
+        u, m, residuals = _fixed_point(problem, tol, warmup_iter, lambda j: warmup_damping, stop_at=warmup_tol)
+        warm = len(residuals)
+    has_log = any(isinstance(t, LogDensity) for p in problem.game.populations for t in p.running + p.terminal)
+    res = residuals[-1]
+    it = 0
+    krylov_its, work, fallbacks = [], None, 0
+    while res > tol and it < max_iter:
+        it += 1
+        if linear == "direct":
+            du, dm = _direct_step(problem, u, m)
+        else:
+            if work is None:
+                work = np.empty((krylov_restart + 1, problem.K * problem.nt * problem.n))
+            du, dm, kits = _krylov_step(problem, u, m, res, krylov_restart, tol, work)
+            krylov_its.append(kits)
+        # non-monotone line search (Grippo, Lampariello & Lucidi 1986): a step may raise the
+        # residual above the last one, but not above the largest of the last few
+        reference = max(residuals[-NONMONOTONE_MEMORY:])
+        step, accepted = 1.0, False
+        for _ in range(LINE_SEARCH_STEPS):
+            u_try = [uk + step * d for uk, d in zip(u, du)]
+            m_try = [mk + step * d for mk, d in zip(m, dm)]
+            if not has_log or all(np.all(mk > 0) for mk in m_try):
+                r_try = problem.residual(u_try, m_try)
+                if np.isfinite(r_try) and r_try < (1 - 1e-4 * step) * reference:
+                    accepted = True
+                    break
+            step *= 0.5
+        if not accepted:
+            # the Newton direction does not decrease the residual (a kink of the upwind Hamiltonian
+            # close by): take one damped Picard step instead and try Newton again from there
+            fallbacks += 1
+            u_br, vals = problem.best_response(m, u)
+            m_try = [(1 - warmup_damping) * mk + warmup_damping * mn for mk, mn in zip(m, problem.flow(vals))]
+            u_try, _ = problem.best_response(m_try, u_br)
+            r_try = problem.residual(u_try, m_try)
+        u, m, res = u_try, m_try, r_try
+        residuals.append(res)
+    notes += [f"warm-up: {warm} damped Picard iterations (damping {warmup_damping})", f"linear solver: {linear}"]
+    if krylov_its:
+        notes.append(f"GMRES iterations per Newton step: {krylov_its}")
+    if fallbacks:
+        notes.append(f"{fallbacks} Newton steps replaced by damped Picard steps (line search failed)")
+    if res <= tol:
+        u2, vals = problem.best_response(m, u)
+        m2 = problem.flow(vals)
+        r2 = problem.residual(u2, m2)
+        if r2 <= tol:
+            u, m = u2, m2
+            residuals.append(r2)
+        else:
+            notes.append(f"final exact FP sweep skipped (its residual {r2:.2e} exceeds tol)")
+    return _result(problem, u, m, residuals, t0, "newton", it, tol, notes)
+
+
+LINE_SEARCH_STEPS = 12
+NONMONOTONE_MEMORY = 4
+COARSE_MIN_CELLS = 20
+COARSE_MIN_STEPS = 20
+
+
+def _coarser(problem):
+    """The same game on a grid 4 times coarser in space and time, or None when that is too coarse."""
+    shape, nt = problem.grid.shape, problem.nt
+    if min(shape) // 4 < COARSE_MIN_CELLS or nt // 4 < COARSE_MIN_STEPS:
+        return None
+    return Problem(problem.game, tuple(n // 4 for n in shape), nt // 4)
+
+
+def _interpolate(coarse, problem):
+    """The coarse solution (u, m), linearly interpolated to the fine grid and times (m renormalised)."""
+    cg, fg = coarse.grid, problem.grid
+
+    def resample(field_c):
+        tt = np.empty((problem.nt + 1, field_c.shape[1]))
+        for i in range(field_c.shape[1]):
+            tt[:, i] = np.interp(problem.times, coarse.times, field_c[:, i])
+        field = tt.reshape((problem.nt + 1,) + cg.shape)
+        for a in range(fg.dim):
+            xc, xf = cg.axes[a], fg.axes[a]
+            period = (fg.hi[a] - fg.lo[a]) if fg.periodic else None
+            field = np.apply_along_axis(lambda v: np.interp(xf, xc, v, period=period), a + 1, field)
+        return np.ascontiguousarray(field.reshape(problem.nt + 1, fg.size))
+
+    us, ms = [], []
+    for k in range(problem.K):
+        us.append(resample(coarse.u[k]))
+        mk = np.maximum(resample(coarse.m[k]), 0.0)
+        mk /= fg.mass(mk)[:, None]
+        mk[0] = problem.m0[k]
+        ms.append(mk)
+    return us, ms
+
+
+def _direct_step(problem, u, m):
+    F, A = _newton_system(problem, u, m)
+    delta = spla.spsolve(A, -F, permc_spec="COLAMD")
+    nt, N = problem.nt, problem.n
+    per_pop = (2 * nt + 1) * N
+    du, dm = [], []
+    for k in range(problem.K):
+        d = delta[k * per_pop:(k + 1) * per_pop]
+        du.append(d[: (nt + 1) * N].reshape(nt + 1, N))
+        dm.append(np.vstack([np.zeros((1, N)), d[(nt + 1) * N:].reshape(nt, N)]))
+    return du, dm
+
+
+def _apply_block(kind, data, v):
+    """Batched product of a coupling derivative with v (nt, N)."""
+    if kind == "diag":
+        return data * v
+    if kind == "outer":
+        c, w = data
+        return c * (v @ w)[:, None]
+    if kind == "dense":
+        return v @ np.asarray(data).T
+    raise ValueError(f"unknown Jacobian block kind {kind!r}")
+
+
+def _edge_apply(nb, wp, wm, x):
+    out = np.empty_like(x)
+    kernels.edge_apply(nb, wp, wm, np.ascontiguousarray(x), out)
+    return out
+
+
+def gmres(matvec, b, rtol, restart=60, max_restarts=20, work=None):
+    """Restarted GMRES (modified Gram-Schmidt in a Numba kernel; no BLAS threads).
+
+    Solves ``A x = b`` until ``|b - A x| <= rtol |b|`` (2-norms); returns (x, iterations, converged).
+    ``work``: an optional (restart + 1, n) array for the Krylov basis, reused between calls.
+    """
+    n = b.size
+    x = np.zeros(n)
+    restart = max(1, min(restart, n))
+    bnorm = np.sqrt(_dot(b, b))
+    if bnorm == 0.0:
+        return x, 0, True
+    total = 0
+    r = b.copy()
+    for _ in range(max_restarts):
+        beta = np.sqrt(_dot(r, r))
+        if beta <= rtol * bnorm:
+            return x, total, True
+        V = work if work is not None and work.shape == (restart + 1, n) else np.empty((restart + 1, n))
+        V[0] = r / beta
+        H = np.zeros((restart + 1, restart))
+        cs, sn = np.zeros(restart), np.zeros(restart)
+        g = np.zeros(restart + 1)
+        g[0] = beta
+        h = np.empty(restart + 1)
+        j_used = 0
+        for j in range(restart):
+            w = matvec(V[j])
+            kernels.arnoldi_orthogonalize(V, j, w, h[: j + 2])
+            V[j + 1] = w
+            col = h[: j + 2].copy()
+            for i in range(j):  # apply the previous Givens rotations
+                col[i], col[i + 1] = cs[i] * col[i] + sn[i] * col[i + 1], -sn[i] * col[i] + cs[i] * col[i + 1]
+            denom = np.hypot(col[j], col[j + 1])
+            cs[j], sn[j] = (1.0, 0.0) if denom == 0 else (col[j] / denom, col[j + 1] / denom)
+            col[j], col[j + 1] = denom, 0.0
+            g[j], g[j + 1] = cs[j] * g[j], -sn[j] * g[j]
+            H[: j + 2, j] = col
+            total += 1
+            j_used = j + 1
+            if abs(g[j + 1]) <= rtol * bnorm or col[j] == 0:
+                break
+        y = np.linalg.solve(np.triu(H[:j_used, :j_used]), g[:j_used]) if j_used else np.zeros(0)
+        for i in range(j_used):
+            x += y[i] * V[i]
+        r = b - matvec(x)
+    return x, total, bool(np.sqrt(_dot(r, r)) <= rtol * bnorm)
+
+
+def _dot(a, b):
+    return float(np.einsum("i,i->", a, b))
+
+
+class _Linearisation:
+    """Newton's matrix at (u, m), kept in the factors the elimination needs (all batched over time)."""
+
+    def __init__(self, problem, u, m):
+        self.problem = problem
+        game, x, dv, dt = problem.game, problem.x, problem.dv, problem.dt
+        parts = problem.residual_parts(u, m)
+        self.rhs_h = [-p[0] for p in parts]
+        self.rhs_t = [-p[1] for p in parts]
+        self.rhs_f = [-p[2] for p in parts]
+        self.vals = [p[3] for p in parts]
+        t = problem.times[1:, None]
+        ms = tuple(ml[1:] for ml in m)
+        self.hjb_blocks, self.fp_blocks, self.term_blocks, self.weights = [], [], [], []
+        for k, sch in enumerate(problem.schemes):
+            hb = [(l, kind, _scaled((kind, data), -dt)[1]) for l, kind, data in game.running_jacobian(k, t, x, dv, ms)]
+            fb = []
+            if game.has_drift(k):
+                dF, D = _drift_factors(sch, u[k], m[k], parts[k][5])
+                for l, kind, data in game.drift_jacobian(k, t, x, dv, ms):
+                    hb.append((l, "drift-hjb", (dt * dF, kind, data)))
+                    fb.append((l, "drift-fp", (tuple(dt * c for c in D), kind, data)))
+            self.hjb_blocks.append(hb)
+            self.fp_blocks.append(fb)
+            self.term_blocks.append([(l, kind, _scaled((kind, data), -1.0)[1])
+                                     for l, kind, data in game.terminal_jacobian(k, x, dv, tuple(ml[-1] for ml in m))])
+            nt, N, d = problem.nt, problem.n, sch.grid.dim
+            wp, wm = np.empty((nt, d, N)), np.empty((nt, d, N))
+            for n in range(nt):
+                kernels.fp_edge_weights(u[k][n], m[k][n + 1], sch.nb, sch.h, sch.bound, wp[n], wm[n])
+            self.weights.append((dt * wp, dt * wm))
+        self.factors = [(sch.factor(v, False), sch.factor(v, True)) for sch, v in zip(problem.schemes, self.vals)]
+
+    def _couple(self, blocks, dm, k):
+        out = 0.0
+        for l, kind, data in blocks:
+            v = dm[l][1:]
+            if kind == "drift-hjb":
+                scale, kind2, data2 = data
+                out = out + scale * _apply_block(kind2, data2, v)
+            elif kind == "drift-fp":
+                coef, kind2, data2 = data
+                out = out + _drift_fp_apply(self.problem.schemes[k].nb, coef, _apply_block(kind2, data2, v))
+            else:
+                out = out + _apply_block(kind, data, v)
+        return out
+
+    def du_of(self, dm, homogeneous=False):
+        """du from the HJB and terminal rows given dm."""
+        out = []
+        for k, sch in enumerate(self.problem.schemes):
+            rhs = -self._couple(self.hjb_blocks[k], dm, k) + (0.0 if homogeneous else self.rhs_h[k])
+            term = 0.0 if homogeneous else self.rhs_t[k]
+            for l, kind, data in self.term_blocks[k]:
+                term = term - _apply_block(kind, data, dm[l][-1][None, :])[0]
+            rhs = np.broadcast_to(rhs, (self.problem.nt, self.problem.n))
+            out.append(sch.newton_backward(self.vals[k], np.ascontiguousarray(rhs),
+                                           np.ascontiguousarray(np.broadcast_to(term, (self.problem.n,))),
+                                           self.factors[k][0]))
+        return out
+
+    def phi(self, dm, homogeneous=False):
+        """The dm that the FP rows give for the du of ``du_of(dm)`` (Newton's step is its fixed point)."""
+        du = self.du_of(dm, homogeneous)
+        out = []
+        for k, sch in enumerate(self.problem.schemes):
+            wp, wm = self.weights[k]
+            rhs = -_edge_apply(sch.nb, wp, wm, du[k][:-1]) - self._couple(self.fp_blocks[k], dm, k)
+            if not homogeneous:
+                rhs = rhs + self.rhs_f[k]
+            out.append(sch.newton_forward(self.vals[k], np.ascontiguousarray(np.broadcast_to(rhs, du[k][:-1].shape)),
+                                          self.factors[k][1]))
+        return out
+
+
+def _drift_factors(sch, u, m, b):
+    """Batched dF/db (nt, N) and the per-point coefficients of d(J^T m)/db (three (nt, N) arrays times m)."""
+    nb, h = sch.nb, sch.h[0]
+    ip, im = nb[:, 1], nb[:, 2]
+    un = u[:-1]
+    q1 = np.where(ip >= 0, (un[:, np.where(ip >= 0, ip, 0)] - un) / h, 0.0)
+    q2 = np.where(im >= 0, (un - un[:, np.where(im >= 0, im, 0)]) / h, 0.0)
+    b0 = b[:, 0, :]
+    dF = -np.where(b0 >= 0, q1, q2)
+    dplus = np.where((ip >= 0) & (b0 > 0), -1.0 / h, 0.0)
+    dminus = np.where((im >= 0) & (b0 < 0), 1.0 / h, 0.0)
+    mn = m[1:]
+    return dF, (-(dplus + dminus) * mn, dplus * mn, dminus * mn)
+
+
+def _drift_matrix(nb, coef):
+    """The sparse matrix of ``_drift_fp_apply`` at one time step (coef: three (N,) arrays)."""
+    cdiag, cplus, cminus = coef
+    N = cdiag.size
+    i = np.arange(N)
+    rows, cols, vals = [i], [i], [cdiag]
+    for c, col in ((cplus, 1), (cminus, 2)):
+        ok = nb[:, col] >= 0
+        rows.append(nb[ok, col])
+        cols.append(i[ok])
+        vals.append(c[ok])
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(N, N))
+
+
+def _drift_fp_apply(nb, coef, y):
+    """sum_i coef_c[i] y[i] scattered to nb[i, c] (the product d(J^T m)/db y), batched over time."""
+    cdiag, cplus, cminus = coef
+    out = cdiag * y
+    for c, col in ((cplus, 1), (cminus, 2)):
+        j = nb[:, col]
+        ok = j >= 0
+        out[:, j[ok]] += (c * y)[:, ok]
+    return out
+
+
+def _krylov_step(problem, u, m, res, restart, tol, work):
+    """Newton step (du, dm) by GMRES on ``dm = phi(dm)`` (see ``_Linearisation``), and the GMRES iterations."""
+    lin = _Linearisation(problem, u, m)
+    K, nt, N = problem.K, problem.nt, problem.n
+
+    def unpack(v):
+        return [np.vstack([np.zeros((1, N)), v[k * nt * N:(k + 1) * nt * N].reshape(nt, N)]) for k in range(K)]
+
+    def pack(dm):
+        return np.concatenate([d[1:].ravel() for d in dm])
+
+    c = pack(lin.phi(unpack(np.zeros(K * nt * N))))
+    # forcing term: ~res keeps Newton quadratic; 0.1 tol/res is all the last step needs
+    rtol = min(1e-2, max(res, 0.1 * tol / res, 1e-13))
+    v, count, _ = gmres(lambda z: z - pack(lin.phi(unpack(z), homogeneous=True)), c, rtol, restart=restart,
+                        work=work)
+    dm = unpack(v)
+    du = lin.du_of(dm)
+    return du, dm, count
+
+
+def _apply(problem, u, m, delta, step):
+    nt, N = problem.nt, problem.n
+    per_pop = (2 * nt + 1) * N
+    us, ms = [], []
+    for k in range(problem.K):
+        d = delta[k * per_pop:(k + 1) * per_pop]
+        us.append(u[k] + step * d[: (nt + 1) * N].reshape(nt + 1, N))
+        mk = m[k].copy()
+        mk[1:] += step * d[(nt + 1) * N:].reshape(nt, N)
+        ms.append(mk)
+    return us, ms
+
+
+def _newton_system(problem, u, m):
+    """Residual vector and Jacobian of the whole system at (u, m); ordering per population:
+    u^0..u^nt, then m^1..m^nt."""
+    game, x, dv, dt = problem.game, problem.x, problem.dv, problem.dt
+    nt, N, K = problem.nt, problem.n, problem.K
+    per_pop = (2 * nt + 1) * N
+    parts = problem.residual_parts(u, m)
+    asm = _Assembler(K * per_pop)
+    F = []
+
+    def uoff(k, n):
+        return k * per_pop + n * N
+
+    def moff(l, n):  # m^n, n >= 1
+        return l * per_pop + (nt + 1) * N + (n - 1) * N
+
+    for k, sch in enumerate(problem.schemes):
+        hjb, term, fp, vals, fs, bs = parts[k]
+        F.extend([hjb.ravel(), term, fp.ravel()])
+        drifting = game.has_drift(k)
+        drift = _drift_factors(sch, u[k], m[k], bs) if drifting else None
+        for n in range(nt):
+            row_h = uoff(k, n)
+            row_f = k * per_pop + (nt + 1) * N + n * N
+            J = sch.matrix(dt * vals[n])
+            coo = J.tocoo()
+            # HJB_n: d/du^n = dt J, d/du^{n+1} = -I
+            asm.add(row_h + coo.row, uoff(k, n) + coo.col, coo.data)
+            asm.add(row_h + np.arange(N), uoff(k, n + 1) + np.arange(N), -np.ones(N))
+            # FP_{n+1}: d/dm^{n+1} = dt J^T, d/dm^n = -I, d/du^n = dt C
+            asm.add(row_f + coo.col, moff(k, n + 1) + coo.row, coo.data)
+            if n >= 1:
+                asm.add(row_f + np.arange(N), moff(k, n) + np.arange(N), -np.ones(N))
+            wp = np.empty((sch.grid.dim, N))
+            wm = np.empty((sch.grid.dim, N))
+            kernels.fp_edge_weights(u[k][n], m[k][n + 1], sch.nb, sch.h, sch.bound, wp, wm)
+            for a in range(sch.grid.dim):
+                for w, col in ((wp[a], 1 + 2 * a), (wm[a], 2 + 2 * a)):
+                    j = sch.nb[:, col]
+                    sel = (j >= 0) & (w != 0)
+                    i, j, w = np.nonzero(sel)[0], j[sel], dt * w[sel]
+                    asm.add(row_f + np.concatenate([i, j, i, j]), uoff(k, n) + np.concatenate([i, j, j, i]),
+                            np.concatenate([w, w, -w, -w]))
+            # couplings at m^{n+1}
+            ms = tuple(ml[n + 1] for ml in m)
+            t = problem.times[n + 1]
+            for l, kind, data in game.running_jacobian(k, t, x, dv, ms):
+                asm.add_block(row_h, moff(l, n + 1), _scaled((kind, data), -dt))
+            if drifting:
+                dF, D = drift[0][n], _drift_matrix(sch.nb, tuple(c[n] for c in drift[1]))
+                for l, kind, data in game.drift_jacobian(k, t, x, dv, ms):
+                    asm.add_block(row_h, moff(l, n + 1), _left(sp.diags(dt * dF), (kind, data)))
+                    asm.add_block(row_f, moff(l, n + 1), _left(dt * D, (kind, data)))
+        # terminal: u^nt - g(m^nt)
+        row_t = uoff(k, nt)
+        asm.add(row_t + np.arange(N), uoff(k, nt) + np.arange(N), np.ones(N))
+        ms = tuple(ml[nt] for ml in m)
+        for l, kind, data in game.terminal_jacobian(k, x, dv, ms):
+            asm.add_block(row_t, moff(l, nt), _scaled((kind, data), -1.0))
+    # the extra (mean) unknowns are set from m, so their equations hold exactly
+    return np.concatenate(F + [np.zeros(asm.n_extra)]), asm.matrix()
