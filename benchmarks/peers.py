@@ -1,0 +1,445 @@
+"""Side by side with the peers: OpenSpiel 2.0.2 and MFGLib 0.3.0, on this machine, in one run.
+
+The same algorithm with the same step rule runs for the same number of iterations in each
+toolkit, on the same games:
+
+- fictitious play, weight 1/(j+1) on the j-th best response, averaging by the flows
+  (OpenSpiel ``FictitiousPlay``, MFGLib ``FictitiousPlay(alpha=0)``, ours ``FictitiousPlay``);
+- online mirror descent, y += lr * Q^pi, pi = softmax(y), lr = 0.1 in every toolkit
+  (OpenSpiel ``MirrorDescent(lr=0.1)``, MFGLib ``OnlineMirrorDescent(alpha=0.1)``, ours
+  ``MirrorDescent``).
+
+Per game it prints the median time of one iteration in each toolkit and their ratio, the
+exploitability the peer reports for its final policy, that same policy's exploitability by
+our exact evaluator (float64), and ours after the same iterations; where values differ, the
+output says why and checks the explanation (OpenSpiel's (x, t)-keyed value cache, against a
+value cache keyed by (x, t, previous action) over OpenSpiel's own state machine; MFGLib's
+float32, against MFGLib rerun in float64). It also checks that our ports of the MFGLib
+classics give MFGLib's exploitability for the same policies (uniform and random).
+
+Run in a separate environment holding the peers (see benchmarks/README.md):
+``/tmp/peers-venv/bin/python benchmarks/peers.py [--quick]``. Without the peers installed it
+says so and exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import mfgbench as mb  # noqa: E402
+from mfgbench.learners.fictitious_play import FictitiousPlay  # noqa: E402
+from mfgbench.learners.mirror_descent import MirrorDescent, MirrorDescentConfig  # noqa: E402
+
+LR = 0.1
+TARGET_OPENSPIEL = 100.0
+TARGET_MFGLIB = 30.0
+
+
+def _have(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+# -- timing -------------------------------------------------------------------------------
+def per_iteration(step, n):
+    """Median wall time of one call of ``step`` over ``n`` consecutive calls."""
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_ours(game, learner, n, repeats=3):
+    """Median per-iteration time of our learner (median over ``repeats`` fresh runs of
+    ``n`` iterations) and the exploitability of the final policy."""
+    times, policy = [], None
+    for _ in range(repeats):
+        lrn = learner(game)
+        times.append(per_iteration(lrn.step, n))
+        policy = lrn.policy
+    return statistics.median(times), mb.exploitability(game, policy)
+
+
+def ours_fp(game):
+    return FictitiousPlay(game, rng=np.random.default_rng(0))
+
+
+def ours_md(game):
+    return MirrorDescent(game, MirrorDescentConfig(learning_rate=LR), rng=np.random.default_rng(0))
+
+
+def _fmt_ratio(ratio, target):
+    if target is None:
+        return f"{ratio:8.0f}x"
+    return f"{ratio:8.0f}x {'(target >= %.0fx: %s)' % (target, 'met' if ratio >= target else 'NOT MET')}"
+
+
+# -- OpenSpiel ----------------------------------------------------------------------------------
+def _ints(text):
+    return [int(v) for v in re.findall(r"-?\d+", text)]
+
+
+def _parse_line(text):
+    """(population, t, state) of a decision state "(x, t)" of the 1D games."""
+    x, t = _ints(text)
+    return 0, t, x
+
+
+def _parse_predator_prey(size):
+    def parse(text):
+        pop, t, x, y = _ints(text)
+        return pop, t, x * size + y   # our index of cell (x, y); OpenSpiel prints pos=[x y]
+    return parse
+
+
+OPENSPIEL_GAMES = [
+    # (OpenSpiel game, our id, our params, state parser, why values may differ)
+    ("mfg_crowd_modelling", "crowd-1d-v0", {}, _parse_line,
+     "OpenSpiel caches values by the observation (x, t) while the reward at (x, t) charges the "
+     "move that led there: every path into (x, t) gets the value of the first one visited."),
+    ("mean_field_lin_quad", "lq-v0", {}, _parse_line,
+     "Different games by definition: OpenSpiel's LQ never applies the terminal cost and charges "
+     "each action's cost at the next time (with the next mean), ours follows the paper; and its "
+     "(x, t) value cache mixes paths with different previous actions, as in crowd modelling."),
+    ("python_mfg_predator_prey", "predator-prey-v0", {}, _parse_predator_prey(5),
+     "Rewards do not depend on the previous action here, so the values should agree."),
+]
+
+
+def openspiel_policy_arrays(os_game, policy, game, parse):
+    """Our ``pi[t, s, a]`` profile of an OpenSpiel policy: walk the decision states time by
+    time (one state per observation string) and read its action probabilities. OpenSpiel's
+    last decision (t = T for our games with a terminal reward) has no effect and is dropped."""
+    import pyspiel
+    arrays = [np.full((game.horizon, p.n_states, p.n_actions), 1.0 / p.n_actions) for p in game.populations]
+    frontier, seen = list(os_game.new_initial_states()), set()
+    while frontier:
+        nxt = []
+        for st in frontier:
+            if st.is_terminal():
+                continue
+            player = st.current_player()
+            if player == pyspiel.PlayerId.CHANCE:
+                children = [st.child(a) for a, _ in st.chance_outcomes()]
+            elif player == pyspiel.PlayerId.MEAN_FIELD:
+                child = st.clone()
+                support = child.distribution_support()
+                child.update_distribution([1.0 / len(support)] * len(support))
+                children = [child]
+            else:
+                k, t, s = parse(str(st))
+                if t < game.horizon:
+                    row = np.zeros(game.populations[k].n_actions)
+                    for a, p in policy.action_probabilities(st).items():
+                        row[a] = p
+                    arrays[k][t, s] = row / row.sum()
+                children = [st.child(a) for a in st.legal_actions()]
+            for child in children:
+                key = str(child)
+                if key not in seen:
+                    seen.add(key)
+                    nxt.append(child)
+        frontier = nxt
+    return tuple(arrays)
+
+
+def openspiel_true_exploitability(os_game, policy):
+    """Exploitability of ``policy`` in OpenSpiel's own game (its state machine, its rewards,
+    its distribution), with the value cache keyed by (observation, previous action) instead
+    of the observation alone: the exact expectation of OpenSpiel's game."""
+    import pyspiel
+    from open_spiel.python.mfg.algorithms import distribution
+    distrib = distribution.DistributionPolicy(os_game, policy)
+
+    def solve(best):
+        cache = {}
+
+        def value(st):
+            key = (st.observation_string(pyspiel.PlayerId.DEFAULT_PLAYER_ID), getattr(st, "_last_action", None))
+            if key in cache:
+                return cache[key]
+            pop = st.mean_field_population()
+            if st.is_terminal():
+                v = st.rewards()[pop]
+            elif st.current_player() == pyspiel.PlayerId.CHANCE:
+                v = sum(p * value(st.child(a)) for a, p in st.chance_outcomes())
+            elif st.current_player() == pyspiel.PlayerId.MEAN_FIELD:
+                child = st.clone()
+                child.update_distribution([distrib.value_str(s, 0.0) for s in st.distribution_support()])
+                v = st.rewards()[pop] + value(child)
+            elif best:
+                v = st.rewards()[pop] + max(value(st.child(a)) for a in st.legal_actions())
+            else:
+                v = st.rewards()[pop] + sum(p * value(st.child(a))
+                                            for a, p in policy.action_probabilities(st).items())
+            cache[key] = v
+            return v
+        return sum(value(st) for st in os_game.new_initial_states())
+
+    return solve(True) - solve(False)
+
+
+def openspiel_section(n_iter):
+    import pyspiel
+    from open_spiel.python.mfg import games as _registered  # noqa: F401  (registers the Python games)
+    from open_spiel.python.mfg.algorithms import fictitious_play, mirror_descent, nash_conv
+    print(f"\n== OpenSpiel {_version('open_spiel')} ({n_iter} iterations each; "
+          f"time = median of one iteration; exploitability of the final policy)")
+    rows = []
+    for os_name, our_id, params, parse, why in OPENSPIEL_GAMES:
+        os_game = pyspiel.load_game(os_name)
+        game = mb.make(our_id, **params)
+        # the same 1D game through OpenSpiel's Python state machine, for the previous action
+        check_game = pyspiel.load_game("python_mfg_crowd_modelling") if os_name == "mfg_crowd_modelling" else os_game
+        for algo in ("fictitious play", "mirror descent"):
+            if algo == "fictitious play":
+                solver = fictitious_play.FictitiousPlay(os_game)
+                ours = ours_fp
+            else:
+                solver = mirror_descent.MirrorDescent(os_game, lr=LR)
+                ours = ours_md
+            t_peer = per_iteration(solver.iteration, n_iter)
+            os_policy = solver.get_policy()
+            peer_expl = nash_conv.NashConv(os_game, os_policy).nash_conv()
+            profile = openspiel_policy_arrays(os_game, os_policy, game, parse)
+            exact_of_peer = mb.exploitability(game, profile)
+            t_ours, our_expl = run_ours(game, ours, n_iter)
+            target = TARGET_OPENSPIEL if (algo == "fictitious play" and our_id != "crowd-1d-v0") else None
+            rows.append((os_name, our_id, algo, t_peer, t_ours, target, peer_expl, exact_of_peer, our_expl))
+            print(f"\n{os_name} vs {our_id}, {algo}")
+            print(f"  time / iteration   OpenSpiel {1e3 * t_peer:10.2f} ms   ours {1e3 * t_ours:8.3f} ms   "
+                  f"ratio {_fmt_ratio(t_peer / t_ours, target)}")
+            print(f"  exploitability     OpenSpiel reports {peer_expl:.6f}; the same policy, exact here: "
+                  f"{exact_of_peer:.6f}; ours after {n_iter} iterations: {our_expl:.6f}")
+            if abs(peer_expl - exact_of_peer) > 1e-6 * max(1.0, abs(exact_of_peer)):
+                true_os = openspiel_true_exploitability(check_game, _array_policy(check_game, profile, parse))
+                print(f"  differs: {why}")
+                print(f"  check: OpenSpiel's own game with the cache keyed by (x, t, previous action) gives "
+                      f"{true_os:.6f} for that policy (OpenSpiel's cache: {peer_expl:.6f}; ours: {exact_of_peer:.6f})")
+            else:
+                print(f"  agrees to {abs(peer_expl - exact_of_peer):.1e}. {why if 'agree' in why else ''}")
+    return rows
+
+
+def _array_policy(os_game, profile, parse):
+    """Our profile as an OpenSpiel policy over the decision states of ``os_game`` (the
+    policy read back from the peer, so it answers for every state, also those a tabular
+    policy has no key for; the last decision, which has no effect, repeats the one before)."""
+    from open_spiel.python import policy as policy_lib
+
+    class ArrayPolicy(policy_lib.Policy):
+        def action_probabilities(self, state, player_id=None):
+            k, t, s = parse(str(state))
+            row = profile[k][min(t, profile[k].shape[0] - 1), s]
+            return {a: float(row[a]) for a in state.legal_actions()}
+    return ArrayPolicy(os_game, list(range(os_game.num_players())))
+
+
+# -- MFGLib -------------------------------------------------------------------------------------
+MFGLIB_GAMES = [
+    # (MFGLib constructor, our id)
+    ("beach_bar", "beach-bar-v0"),
+    ("rock_paper_scissors", "rps-v0"),
+    ("susceptible_infected", "sis-v0"),
+    ("crowd_motion", "crowd-motion-v0"),
+    ("left_right", "left-right-v0"),
+    ("linear_quadratic", "lq-small-v0"),
+    ("building_evacuation", "building-evacuation-v0"),
+    ("equilibrium_price", "equilibrium-price-v0"),
+    ("conservative_treasure_hunting", "treasure-hunting-v0"),
+]
+MU_DEPENDENT = {"sis-v0", "treasure-hunting-v0"}
+
+
+def _mfglib_env(name, dtype):
+    import torch
+    from mfglib.env import Environment
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return getattr(Environment, name)()
+    finally:
+        torch.set_default_dtype(old)
+
+
+def _mfglib_expl(env, pi, dtype):
+    import torch
+    from mfglib.scoring import exploitability_score
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return exploitability_score(env, pi.to(dtype))
+    finally:
+        torch.set_default_dtype(old)
+
+
+def _mfglib_run(alg, env, n_iter, dtype):
+    """Median time of one ``step_next_state`` over ``n_iter`` (MFGLib's ``solve`` also scores
+    every iterate; only the algorithm's step is timed, as for ours) and the final policy."""
+    import torch
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        pi0 = torch.ones((env.T + 1,) + env.S + env.A, dtype=dtype) / env.n_actions
+        state = alg.init_state(env, pi0)
+        times = []
+        for _ in range(n_iter):
+            start = time.perf_counter()
+            state = alg.step_next_state(state, None, None)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), state.pi
+    finally:
+        torch.set_default_dtype(old)
+
+
+def _to_profile(pi, game):
+    arr = pi.detach().to("cpu").double().numpy().reshape(game.horizon, game.populations[0].n_states, -1)
+    arr = np.maximum(arr, 0.0)
+    return (arr / arr.sum(axis=-1, keepdims=True),)
+
+
+def mfglib_section(n_iter):
+    import torch
+    from mfglib.alg import FictitiousPlay as LibFP
+    from mfglib.alg import OnlineMirrorDescent as LibOMD
+    # one intra-op thread: MFGLib's tensors are tiny, and on a shared machine a second torch
+    # thread only adds wake-up latency (measured: steps of 15-20 ms instead of 0.2-0.5 ms)
+    torch.set_num_threads(1)
+    print(f"\n== MFGLib {_version('mfglib')} ({n_iter} iterations each; time = median of one iteration; "
+          f"MFGLib default float32 and rerun in float64; ours exact float64)")
+    rows, mismatches = [], []
+    for name, our_id in MFGLIB_GAMES:
+        game = mb.make(our_id)
+        env32 = _mfglib_env(name, torch.float32)
+        env64 = _mfglib_env(name, torch.float64)
+        print(f"\n{name} vs {our_id}")
+        for algo, lib_alg, ours in (("fictitious play", LibFP(alpha=0.0), ours_fp),
+                                    ("mirror descent", LibOMD(alpha=LR), ours_md)):
+            print(f"  {algo}")
+            try:
+                t32, pi32 = _mfglib_run(lib_alg, env32, n_iter, torch.float32)
+                _, pi64 = _mfglib_run(lib_alg, env64, n_iter, torch.float64)
+            except Exception as exc:  # noqa: BLE001  (a peer's failure is a result to report)
+                t_ours, our_expl = run_ours(game, ours, n_iter)
+                rows.append((name, our_id, algo, float("nan"), t_ours, None))
+                print(f"    MFGLib fails on this game: {type(exc).__name__}: {exc}")
+                print(f"    ours {1e3 * t_ours:8.3f} ms / iteration, exploitability {our_expl:.3e}")
+                continue
+            e32 = _mfglib_expl(env32, pi32, torch.float32)
+            e64 = _mfglib_expl(env64, pi64, torch.float64)
+            exact32 = mb.exploitability(game, _to_profile(pi32, game))
+            exact64 = mb.exploitability(game, _to_profile(pi64, game))
+            t_ours, our_expl = run_ours(game, ours, n_iter)
+            target = TARGET_MFGLIB if algo == "fictitious play" else None
+            rows.append((name, our_id, algo, t32, t_ours, target, e32, e64, exact64, our_expl))
+            print(f"    time / iteration  MFGLib {1e3 * t32:9.2f} ms   ours {1e3 * t_ours:8.3f} ms   "
+                  f"ratio {_fmt_ratio(t32 / t_ours, target)}")
+            print(f"    exploitability    MFGLib float32 {e32:.3e} (its policy, exact: {exact32:.3e}); "
+                  f"MFGLib float64 {e64:.3e} (exact: {exact64:.3e}); ours {our_expl:.3e}")
+            gap32, gap64 = abs(e32 - exact32), abs(e64 - exact64)
+            if gap32 > 1e-9 * max(1.0, abs(exact32)):
+                print(f"    MFGLib's float32 score is off by {gap32:.1e}: float32 round-off in its flow and "
+                      f"Q; in float64 the same algorithm's score is off by {gap64:.1e}"
+                      f" ({'gap closes' if gap64 < 0.01 * gap32 or gap64 < 1e-10 else 'gap does NOT close'}).")
+            if abs(e64 - our_expl) > 1e-6 * max(1.0, abs(our_expl)) and algo == "fictitious play" \
+                    and our_id in MU_DEPENDENT:
+                print("    trajectories differ: the transitions depend on the mean field, so MFGLib's and "
+                      "OpenSpiel's average (weights from the current average policy's flow) and ours "
+                      "(cumulative best-response flows) are different averages here.")
+        mismatches += port_check(name, our_id, game, env64)
+    return rows, mismatches
+
+
+def port_check(name, our_id, game, env64):
+    """Our port against MFGLib (float64) on the uniform policy and two random policies."""
+    import torch
+    rng = np.random.default_rng(1)
+    A = game.populations[0].n_actions
+    shape = (game.horizon, game.populations[0].n_states)
+    policies = [("uniform", np.full(shape + (A,), 1.0 / A))]
+    policies += [(f"random seed 1 #{i}", rng.dirichlet(np.ones(A), size=shape)) for i in range(2)]
+    out = []
+    for label, arr in policies:
+        ours = mb.exploitability(game, (arr,))
+        pi = torch.tensor(arr.reshape((env64.T + 1,) + env64.S + env64.A), dtype=torch.float64)
+        theirs = _mfglib_expl(env64, pi, torch.float64)
+        ok = abs(ours - theirs) <= 1e-9 * max(1.0, abs(ours))
+        print(f"    port check, {label:17s}: ours {ours:.12f}  MFGLib float64 {theirs:.12f}  "
+              f"{'same' if ok else 'MISMATCH %.3e' % (ours - theirs)}")
+        if not ok:
+            out.append((our_id, label, ours, theirs))
+    return out
+
+
+# -- summary --------------------------------------------------------------------------------------
+def _version(module):
+    from importlib.metadata import version
+    try:
+        return version({"open_spiel": "open-spiel"}.get(module, module))
+    except Exception:  # noqa: BLE001  (version is informative only)
+        return "?"
+
+
+def summary(os_rows, lib_rows, mismatches):
+    print("\n== Summary (time per iteration, ms; ratio = peer / ours)")
+    print(f"{'peer game':30s} {'ours':22s} {'algorithm':16s} {'peer':>10s} {'ours':>9s} {'ratio':>8s}  target")
+    for r in os_rows:
+        name, our_id, algo, tp, to, target = r[:6]
+        mark = "" if target is None else f">= {target:.0f}x {'met' if tp / to >= target else 'NOT MET'}"
+        print(f"{'OpenSpiel ' + name:30s} {our_id:22s} {algo:16s} {1e3 * tp:10.2f} {1e3 * to:9.3f} "
+              f"{tp / to:8.0f}  {mark}")
+    for r in lib_rows:
+        name, our_id, algo, tp, to, target = r[:6]
+        if tp != tp:
+            print(f"{'MFGLib ' + name:30s} {our_id:22s} {algo:16s} {'fails':>10s} {1e3 * to:9.3f}")
+            continue
+        mark = "" if target is None else f">= {target:.0f}x {'met' if tp / to >= target else 'NOT MET'}"
+        print(f"{'MFGLib ' + name:30s} {our_id:22s} {algo:16s} {1e3 * tp:10.2f} {1e3 * to:9.3f} "
+              f"{tp / to:8.0f}  {mark}")
+    if lib_rows:
+        print("\nPort check against MFGLib (float64, same policy): "
+              + ("all same to 1e-9" if not mismatches else f"{len(mismatches)} MISMATCH(ES):"))
+        for our_id, label, ours, theirs in mismatches:
+            print(f"  {our_id}, {label}: ours {ours:.12g}, MFGLib {theirs:.12g}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iterations", type=int, default=20, help="iterations per algorithm and game")
+    ap.add_argument("--quick", action="store_true", help="5 iterations (a smoke run)")
+    args = ap.parse_args(argv)
+    n_iter = 5 if args.quick else args.iterations
+    has_os, has_lib = _have("pyspiel"), _have("mfglib")
+    if not (has_os or has_lib):
+        print("peers: neither OpenSpiel nor MFGLib is installed; nothing to compare. Install them with "
+              "`pip install open-spiel==2.0.2 mfglib==0.3.0` (see benchmarks/README.md).")
+        return 0
+    for module, ok in (("OpenSpiel (open-spiel==2.0.2)", has_os), ("MFGLib (mfglib==0.3.0)", has_lib)):
+        if not ok:
+            print(f"peers: {module} is not installed; its section is skipped.")
+    # compile our kernels before timing anything
+    for gid in ("crowd-1d-v0",):
+        ours_fp(mb.make(gid)).step()
+        ours_md(mb.make(gid)).step()
+    os_rows = openspiel_section(n_iter) if has_os else []
+    lib_rows, mismatches = mfglib_section(n_iter) if has_lib else ([], [])
+    summary(os_rows, lib_rows, mismatches)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
