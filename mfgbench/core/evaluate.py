@@ -105,31 +105,71 @@ def _stack(tables, static):
 
 def induced_model(game, policy) -> FlowModel:
     """Propagate ``policy`` forward from mu0 and record the MDPs along the induced flow."""
-    profile = as_profile(game, policy)
+    return model_of_profile(game, as_profile(game, policy))
+
+
+def model_of_profile(game, profile) -> FlowModel:
+    """``induced_model`` of a profile already validated by ``as_profile`` (the learners' own
+    iterates): no validation of the policy, and with static transitions the whole flow is
+    pushed in one compiled call before the rewards are read along it."""
     q = _GameQueries(game)
     K, T = game.n_populations, game.horizon
+    static = game.static_transitions
+    R = [np.empty((T, p.n_states, p.n_actions)) for p in game.populations]
+    if static:
+        tables = [q.transitions(k, 0, None) for k in range(K)]
+        succ = [tab[0][None] for tab in tables]
+        prob = [tab[1][None] for tab in tables]
+        flows = [kernels.push_flow(game.populations[k].mu0, profile[k], succ[k], prob[k]) for k in range(K)]
+        for t in range(T):
+            mu_t = tuple(flows[k][t] for k in range(K))
+            mf = MeanField(t, mu_t, tuple(mu_t[k][:, None] * profile[k][t] for k in range(K)))
+            for k in range(K):
+                R[k][t] = q.rewards(k, t, mf)
+    else:
+        flows = [np.empty((T + 1, p.n_states)) for p in game.populations]
+        for k in range(K):
+            flows[k][0] = game.populations[k].mu0
+        succ = [[] for _ in range(K)]
+        prob = [[] for _ in range(K)]
+        for t in range(T):
+            mu_t = tuple(flows[k][t] for k in range(K))
+            mf = MeanField(t, mu_t, tuple(mu_t[k][:, None] * profile[k][t] for k in range(K)))
+            for k in range(K):
+                R[k][t] = q.rewards(k, t, mf)
+                s_t, p_t = q.transitions(k, t, mf)
+                succ[k].append(s_t)
+                prob[k].append(p_t)
+                flows[k][t + 1] = kernels.push_forward(flows[k][t], profile[k][t], s_t, p_t)
+        succ = [np.stack(x) for x in succ]
+        prob = [np.stack(x) for x in prob]
+    mf_T = MeanField(T, tuple(flows[k][T] for k in range(K)), (None,) * K)
+    g = tuple(q.terminal(k, mf_T) for k in range(K))
+    q.done()
+    return FlowModel(tuple(flows), tuple(R), tuple(succ), tuple(prob), g)
+
+
+def flow_of_profile(game, profile) -> tuple:
+    """The flow ``mu_k[t, s]`` of a validated profile, without reading any reward: one compiled
+    call per population with static transitions, else the game's transitions step by step."""
+    q = _GameQueries(game)
+    K, T = game.n_populations, game.horizon
+    if game.static_transitions:
+        out = []
+        for k in range(K):
+            succ, prob = q.transitions(k, 0, None)
+            out.append(kernels.push_flow(game.populations[k].mu0, profile[k], succ[None], prob[None]))
+        return tuple(out)
     flows = [np.empty((T + 1, p.n_states)) for p in game.populations]
     for k in range(K):
         flows[k][0] = game.populations[k].mu0
-    R = [np.empty((T, p.n_states, p.n_actions)) for p in game.populations]
-    succ = [[] for _ in range(K)]
-    prob = [[] for _ in range(K)]
     for t in range(T):
         mu_t = tuple(flows[k][t] for k in range(K))
         mf = MeanField(t, mu_t, tuple(mu_t[k][:, None] * profile[k][t] for k in range(K)))
         for k in range(K):
-            R[k][t] = q.rewards(k, t, mf)
             s_t, p_t = q.transitions(k, t, mf)
-            if not (game.static_transitions and t > 0):
-                succ[k].append(s_t)
-                prob[k].append(p_t)
             flows[k][t + 1] = kernels.push_forward(flows[k][t], profile[k][t], s_t, p_t)
-    mf_T = MeanField(T, tuple(flows[k][T] for k in range(K)), (None,) * K)
-    g = tuple(q.terminal(k, mf_T) for k in range(K))
-    q.done()
-    static = game.static_transitions
-    return FlowModel(tuple(flows), tuple(R), tuple(_stack(s, static) for s in succ),
-                     tuple(_stack(p, static) for p in prob), g)
+    return tuple(flows)
 
 
 def model_along_flow(game, flow, state_action=None) -> FlowModel:
@@ -177,12 +217,22 @@ def evaluate(game, policy) -> Evaluation:
         from mfgbench.core import stationary
         return stationary.evaluate(game, policy)
     profile = as_profile(game, policy)
-    model = induced_model(game, profile)
-    values = values_along(model, profile)
-    br = best_response_along(model)
+    model = model_of_profile(game, profile)
+    # policy value and best response share one backward pass over R, succ and prob
+    sweeps = [_evaluation_sweep(model, k, pi) for k, pi in enumerate(profile)]
+    values = tuple(sw[0] for sw in sweeps)
+    br = BestResponse(tuple(sw[3] for sw in sweeps), tuple(sw[1] for sw in sweeps), tuple(sw[2] for sw in sweeps))
     per = np.array([float(game.populations[k].mu0 @ (br.values[k][0] - values[k][0]))
                     for k in range(game.n_populations)])
     return Evaluation(model.flow, values, br, per, float(per.sum()), model)
+
+
+def _evaluation_sweep(model: FlowModel, k: int, pi):
+    R, succ = model.rewards[k], model.succ[k]
+    _, S, A = R.shape
+    sweep = (kernels.evaluation_sweep_parallel if S * A * succ.shape[3] >= kernels.PARALLEL_MIN_WORK
+             else kernels.evaluation_sweep)
+    return sweep(R, succ, model.prob[k], model.terminal[k], pi)
 
 
 def exploitability(game, policy) -> float:
@@ -195,7 +245,7 @@ def distribution(game, policy) -> tuple:
     if getattr(game, "kind", "finite") == "stationary":
         from mfgbench.core import stationary
         return stationary.distribution(game, policy)
-    return induced_model(game, policy).flow
+    return flow_of_profile(game, as_profile(game, policy))
 
 
 def best_response(game, policy) -> BestResponse:
@@ -212,4 +262,4 @@ def policy_value(game, policy) -> tuple:
     if getattr(game, "kind", "finite") == "stationary":
         from mfgbench.core import stationary
         return stationary.values_along(stationary.induced_model(game, profile), profile)
-    return values_along(induced_model(game, profile), profile)
+    return values_along(model_of_profile(game, profile), profile)

@@ -10,6 +10,7 @@ tests hold them equal to 1e-12.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from mfgbench._jit import jit
@@ -150,3 +151,248 @@ def best_response_values_numpy(R, succ, prob, g):
         Q[t] = R[t] + _continuation_numpy(succ[tt], prob[tt], V[t + 1])
         V[t] = Q[t].max(axis=1)
     return V, Q
+
+
+# -- whole-horizon and fused kernels --------------------------------------------------------
+# The kernels above work one sweep (or one step) at a time; these run a whole horizon, or
+# several sweeps that read the same arrays, in one compiled call. They exist for speed:
+# each reads ``R``, ``succ`` and ``prob`` once per time step instead of once per sweep,
+# and small games pay one dispatch instead of one per time step.
+
+TIE_TOL = 1e-12
+"""Relative tie tolerance of greedy choices, the same as ``policy.greedy_policy``."""
+
+_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
+"""Flags of the multi-threaded twins of the large-game sweeps (same kernels, ``prange`` over
+states). Used only above ``PARALLEL_MIN_WORK`` entries per time step: below it, waking the
+threads costs more than the sweep."""
+
+PARALLEL_MIN_WORK = 200_000
+"""S * A * B per time step above which the evaluation sweep runs on all cores."""
+
+
+@jit
+def push_flow(mu0, pi, succ, prob):
+    """The flow ``mu[t, s]`` (t = 0..T) of ``pi`` from ``mu0``: ``push_forward`` at every t."""
+    T, S, A = pi.shape
+    B = succ.shape[3]
+    static = succ.shape[0] == 1
+    mu = np.zeros((T + 1, S))
+    mu[0] = mu0
+    for t in range(T):
+        tt = 0 if static else t
+        for s in range(S):
+            m = mu[t, s]
+            if m == 0.0:
+                continue
+            for a in range(A):
+                w = m * pi[t, s, a]
+                if w == 0.0:
+                    continue
+                for b in range(B):
+                    mu[t + 1, succ[tt, s, a, b]] += w * prob[tt, s, a, b]
+    return mu
+
+
+def push_flow_numpy(mu0, pi, succ, prob):
+    T = pi.shape[0]
+    mu = np.empty((T + 1, mu0.shape[0]))
+    mu[0] = mu0
+    for t in range(T):
+        tt = 0 if succ.shape[0] == 1 else t
+        mu[t + 1] = push_forward_numpy(mu[t], pi[t], succ[tt], prob[tt])
+    return mu
+
+
+@jit
+def _sweep_state(t, s, tt, R, succ, prob, pi, V, W, Q, br):
+    """One state of the fused evaluation sweep: ``V^pi[t, s]``, ``V^BR[t, s]``, ``Q^BR[t, s]``
+    and the greedy best response ``br[t, s]`` (lowest action within the tie tolerance)."""
+    A = R.shape[2]
+    B = succ.shape[3]
+    v = 0.0
+    best = -np.inf
+    for a in range(A):
+        q_pi = R[t, s, a]
+        q_br = R[t, s, a]
+        for b in range(B):
+            nxt = succ[tt, s, a, b]
+            p = prob[tt, s, a, b]
+            q_pi += p * V[t + 1, nxt]
+            q_br += p * W[t + 1, nxt]
+        v += pi[t, s, a] * q_pi
+        Q[t, s, a] = q_br
+        if q_br > best:
+            best = q_br
+    V[t, s] = v
+    W[t, s] = best
+    threshold = best - TIE_TOL * max(1.0, abs(best))
+    for a in range(A):
+        if Q[t, s, a] >= threshold:
+            br[t, s, a] = 1.0
+            break
+
+
+@jit
+def evaluation_sweep(R, succ, prob, g, pi):
+    """Policy value and best response in one backward pass over the same arrays.
+
+    Returns ``(V^pi[t, s], V^BR[t, s], Q^BR[t, s, a], BR[t, s, a])``, equal to
+    ``policy_value``, ``best_response_values`` and ``greedy_policy`` of its Q."""
+    T, S, A = R.shape
+    static = succ.shape[0] == 1
+    V = np.empty((T + 1, S))
+    W = np.empty((T + 1, S))
+    Q = np.empty((T, S, A))
+    br = np.zeros((T, S, A))
+    V[T] = g
+    W[T] = g
+    for t in range(T - 1, -1, -1):
+        tt = 0 if static else t
+        for s in range(S):
+            _sweep_state(t, s, tt, R, succ, prob, pi, V, W, Q, br)
+    return V, W, Q, br
+
+
+@_jit_parallel
+def evaluation_sweep_parallel(R, succ, prob, g, pi):
+    """``evaluation_sweep`` with the states of each time step spread over the cores."""
+    T, S, A = R.shape
+    static = succ.shape[0] == 1
+    V = np.empty((T + 1, S))
+    W = np.empty((T + 1, S))
+    Q = np.empty((T, S, A))
+    br = np.zeros((T, S, A))
+    V[T] = g
+    W[T] = g
+    for t in range(T - 1, -1, -1):
+        tt = 0 if static else t
+        for s in numba.prange(S):
+            _sweep_state(t, s, tt, R, succ, prob, pi, V, W, Q, br)
+    return V, W, Q, br
+
+
+def evaluation_sweep_numpy(R, succ, prob, g, pi):
+    from mfgbench.core.policy import greedy_policy
+    V = policy_value_numpy(R, succ, prob, g, pi)
+    W, Q = best_response_values_numpy(R, succ, prob, g)
+    return V, W, Q, greedy_policy(Q, TIE_TOL)
+
+
+@jit
+def fictitious_play_update(R, succ, prob, g, mu0, weighted, weights, pi):
+    """One fictitious-play step along a fixed model (transitions independent of the flow).
+
+    Greedy best response ``BR`` to the model (as ``evaluation_sweep``), its flow ``mu^BR``
+    from ``mu0`` through the same transitions, then, in place,
+    ``weighted += mu^BR[t, s] BR[t, s, a]``, ``weights += mu^BR[t, s]`` (t < T), and the new
+    average policy: ``weighted / weights`` where ``weights > 0``, else ``pi``, each row
+    renormalised. Returns the new policy."""
+    T, S, A = R.shape
+    B = succ.shape[3]
+    static = succ.shape[0] == 1
+    W = np.empty(S)
+    W_next = g.copy()
+    choice = np.empty((T, S), dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        tt = 0 if static else t
+        for s in range(S):
+            best = -np.inf
+            q_row = np.empty(A)
+            for a in range(A):
+                q = R[t, s, a]
+                for b in range(B):
+                    q += prob[tt, s, a, b] * W_next[succ[tt, s, a, b]]
+                q_row[a] = q
+                if q > best:
+                    best = q
+            W[s] = best
+            threshold = best - TIE_TOL * max(1.0, abs(best))
+            for a in range(A):
+                if q_row[a] >= threshold:
+                    choice[t, s] = a
+                    break
+        W_next[:] = W
+    mu = mu0.copy()
+    out = np.empty((T, S, A))
+    for t in range(T):
+        tt = 0 if static else t
+        nxt = np.zeros(S)
+        for s in range(S):
+            m = mu[s]
+            a_br = choice[t, s]
+            weighted[t, s, a_br] += m
+            weights[t, s] += m
+            if m != 0.0:
+                for b in range(B):
+                    nxt[succ[tt, s, a_br, b]] += m * prob[tt, s, a_br, b]
+            if weights[t, s] > 0.0:
+                total = 0.0
+                for a in range(A):
+                    out[t, s, a] = weighted[t, s, a] / weights[t, s]
+                    total += out[t, s, a]
+                for a in range(A):
+                    out[t, s, a] /= total
+            else:
+                total = 0.0
+                for a in range(A):
+                    total += pi[t, s, a]
+                for a in range(A):
+                    out[t, s, a] = pi[t, s, a] / total
+        mu = nxt
+    return out
+
+
+def fictitious_play_update_numpy(R, succ, prob, g, mu0, weighted, weights, pi):
+    from mfgbench.core.policy import greedy_policy
+    _, Q = best_response_values_numpy(R, succ, prob, g)
+    br = greedy_policy(Q, TIE_TOL)
+    mu = push_flow_numpy(mu0, br, succ, prob)[:-1]
+    weighted += mu[..., None] * br
+    weights += mu
+    out = pi.copy()
+    seen = weights > 0
+    out[seen] = weighted[seen] / weights[seen][:, None]
+    return out / out.sum(axis=-1, keepdims=True)
+
+
+@jit
+def mirror_descent_update(R, succ, prob, g, pi, score, lr):
+    """One mirror-descent step along the model of ``pi``: ``score += lr * Q^pi`` (in place)
+    and the new policy ``softmax(score)`` over actions, which it returns."""
+    T, S, A = R.shape
+    B = succ.shape[3]
+    static = succ.shape[0] == 1
+    V = np.empty(S)
+    V_next = g.copy()
+    out = np.empty((T, S, A))
+    for t in range(T - 1, -1, -1):
+        tt = 0 if static else t
+        for s in range(S):
+            v = 0.0
+            top = -np.inf
+            for a in range(A):
+                q = R[t, s, a]
+                for b in range(B):
+                    q += prob[tt, s, a, b] * V_next[succ[tt, s, a, b]]
+                v += pi[t, s, a] * q
+                score[t, s, a] += lr * q
+                if score[t, s, a] > top:
+                    top = score[t, s, a]
+            V[s] = v
+            total = 0.0
+            for a in range(A):
+                e = np.exp(score[t, s, a] - top)
+                out[t, s, a] = e
+                total += e
+            for a in range(A):
+                out[t, s, a] /= total
+        V_next[:] = V
+    return out
+
+
+def mirror_descent_update_numpy(R, succ, prob, g, pi, score, lr):
+    _, Q = policy_q_values_numpy(R, succ, prob, g, pi)
+    score += lr * Q
+    z = np.exp(score - score.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)

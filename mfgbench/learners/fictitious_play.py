@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfgbench.core import kernels
-from mfgbench.core.evaluate import best_response_along, induced_model
+from mfgbench.core.evaluate import best_response_along, flow_of_profile, model_of_profile
 from mfgbench.core.policy import as_profile, greedy_policy, uniform_policy
 from mfgbench.learners.base import Learner, register_learner
 
@@ -110,7 +110,7 @@ class FictitiousPlay(Learner):
                 raise ValueError("fictitious-play: the sampled best response plays finite-horizon games only")
             return tuple(softmax(q, cfg.temperature) if cfg.best_response == "softmax" else greedy_policy(q)
                          for q in Q)
-        model = induced_model(self.game, self._policy)
+        model = model_of_profile(self.game, self._policy)
         if cfg.best_response == "sampled":
             Q = []
             for k, pop in enumerate(self.game.populations):
@@ -126,10 +126,26 @@ class FictitiousPlay(Learner):
         if self.stationary:
             from mfgbench.core import stationary
             return stationary.distribution(self.game, policy)
-        return tuple(f[:-1] for f in induced_model(self.game, policy).flow)  # mu_t for t < T
+        return tuple(f[:-1] for f in flow_of_profile(self.game, policy))  # mu_t for t < T
+
+    def _fused_step(self):
+        """Exact best response, its flow and the averaging in one compiled call per population:
+        valid when the transitions do not depend on the flow, so the best response's flow runs
+        through the same tables as the model."""
+        model = model_of_profile(self.game, self._policy)
+        self._policy = tuple(
+            kernels.fictitious_play_update(model.rewards[k], model.succ[k], model.prob[k], model.terminal[k],
+                                           pop.mu0, self._weighted[k], self._weights[k], self._policy[k])
+            for k, pop in enumerate(self.game.populations))
 
     def step(self) -> dict:
-        br = as_profile(self.game, self._best_response())
+        if not self.stationary and self.config.best_response == "exact" and self.game.static_transitions:
+            self._fused_step()
+            self.iteration += 1
+            return {"iteration": self.iteration, "samples": self.samples}
+        br = self._best_response()   # row-stochastic by construction
+        if self.stationary:
+            br = as_profile(self.game, br)
         br_flow = self._flow_of(br)
         new = []
         for k, (pi_br, mu) in enumerate(zip(br, br_flow)):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfgbench.core import kernels
-from mfgbench.core.evaluate import induced_model
+from mfgbench.core.evaluate import model_of_profile
 from mfgbench.core.policy import uniform_policy
 from mfgbench.learners.base import Learner, register_learner
 from mfgbench.learners.fictitious_play import softmax
@@ -83,7 +83,7 @@ class MirrorDescent(Learner):
             self._policy = tuple(softmax(y, 1.0) for y in self._score)
             self.iteration += 1
             return {"iteration": self.iteration, "samples": 0}
-        model = induced_model(self.game, self._policy)
+        model = model_of_profile(self.game, self._policy)
         new = []
         for k, pi in enumerate(self._policy):
             if cfg.munchausen > 0.0:
@@ -92,9 +92,10 @@ class MirrorDescent(Learner):
                 Q = _soft_q_values(R, model.succ[k], model.prob[k], model.terminal[k], pi, cfg.temperature)
                 new.append(softmax(Q, cfg.temperature))
             else:
-                _, Q = kernels.policy_q_values(model.rewards[k], model.succ[k], model.prob[k], model.terminal[k], pi)
-                self._score[k] += cfg.learning_rate * Q
-                new.append(softmax(self._score[k], 1.0))
+                # Q^pi, the score update and the softmax in one backward pass
+                new.append(kernels.mirror_descent_update(model.rewards[k], model.succ[k], model.prob[k],
+                                                         model.terminal[k], pi, self._score[k],
+                                                         cfg.learning_rate))
         self._policy = tuple(new)
         self.iteration += 1
         return {"iteration": self.iteration, "samples": 0}
