@@ -7,9 +7,11 @@ with exact ``E(pi) <= tol``. What works on the toolkit's games, in the order tri
 1. **Best-response iteration** ``pi <- BR(mu^pi)`` from the uniform profile. Games with a
    pure equilibrium that this map reaches (e.g. lq-v0, large weakly coupled garnets) are
    done here, with ``E = 0`` up to round-off.
-2. **Warm start + active-set Newton polish.** A first-order method (fictitious play, then
-   online mirror descent) gives a rough equilibrium. Its *support* (the actions within
-   ``gap`` of the best response, for a ladder of gaps) fixes which actions may be mixed;
+2. **Warm start + active-set Newton polish.** A first-order method (fictitious play after
+   ``warm_stages`` iterations, one run checkpointed at growing counts; then online mirror
+   descent) gives a rough equilibrium. Its *support* (first the actions it
+   plays with weight >= 1e-3 of the largest, then the actions within ``gap`` of the best
+   response, for a ladder of gaps) fixes which actions may be mixed;
    the Newton polish (:mod:`.newton`) solves the indifference equations on that support
    to machine precision and corrects the support (drop actions whose weight vanishes, add
    actions that become better). The first support that certifies wins. A wrong support is
@@ -49,7 +51,7 @@ def _reward_scale(analysis) -> float:
     return max(1.0, max(float(np.ptp(q)) / max(1, q.shape[0]) for q in analysis.q_best))
 
 
-def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_iterations: int = 200,
+def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tuple = (100, 400, 1600),
           polish_rounds: int = 4) -> Solution:
     """Run the pipeline of the module docstring until the exact exploitability is at most
     ``tol`` (absolute, in the game's reward units) or ``max_seconds`` have passed."""
@@ -61,24 +63,36 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_iterations: 
     if best.exploitability <= tol:
         return Solution(best, method, its, "converged")
     scale = _reward_scale(best)
-    warm_starts = (lambda: iterative.fictitious_play(game, warm_iterations, tol=tol),
-                   lambda: iterative.mirror_descent(game, warm_iterations, learning_rate=1.0 / scale, tol=tol))
+    fp = iterative.fictitious_play_stages(game, stages=warm_stages)
+    warm_starts = [lambda: next(fp) for _ in warm_stages]
+    warm_starts.append(lambda: iterative.mirror_descent(game, warm_stages[0], learning_rate=1.0 / scale, tol=tol))
+    fp_done = 0
     for make_warm in warm_starts:
         warm = make_warm()
-        its += warm.iterations
+        if warm.method == "fictitious-play":
+            its += warm.iterations - fp_done
+            fp_done = warm.iterations
+        else:
+            its += warm.iterations
         if warm.exploitability < best.exploitability:
             best, method = warm.analysis, warm.method
         if best.exploitability <= tol:
             return Solution(best, method, its, "converged")
-        for gap in GAP_LADDER:
+        for gap in (None,) + GAP_LADDER:
             if time.perf_counter() - start > max_seconds:
                 return Solution(best, method, its, f"time budget of {max_seconds:g} s spent; best "
                                                    f"exploitability {best.exploitability:.3g} > {tol:g}")
-            pol = newton_polish(game, warm.analysis, tol, rounds=polish_rounds, weight_floor=0.0, gap=gap * scale)
+            if gap is None:  # support: the actions the warm start plays with weight >= 1e-3 x the largest
+                pol = newton_polish(game, warm.analysis, tol, rounds=polish_rounds, weight_floor=1e-3)
+                how = "support: weights >= 1e-3"
+            else:
+                pol = newton_polish(game, warm.analysis, tol, rounds=polish_rounds, weight_floor=0.0,
+                                    gap=gap * scale)
+                how = f"support gap {gap * scale:.3g}"
             its += pol.iterations
             if pol.analysis.exploitability < best.exploitability:
                 best = pol.analysis
-                method = f"{warm.method} + active-set Newton (support gap {gap * scale:.3g})"
+                method = f"{warm.method} + active-set Newton ({how})"
             if best.exploitability <= tol:
                 return Solution(best, method, its, "converged")
     return Solution(best, method, its, f"no support of the warm starts polished to {tol:g}; "

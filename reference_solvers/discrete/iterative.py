@@ -78,26 +78,54 @@ def _mix(pi, m, pi_new, m_new, alpha):
     return tuple(out)
 
 
-def _averaging(game, iterations, tol, policy, step, method):
-    _check(iterations, tol)
+def _averaging_steps(game, policy, step):
+    """Yield the analysis of the averaged profile after 0, 1, 2, ... iterations."""
     an = analyse(game, _start(game, policy))
-    best, history = an, [an.exploitability]
+    yield an
     avg_mass = an.mass
     n = 0
-    for n in range(1, iterations + 1):
-        if tol is not None and best.exploitability <= tol:
-            n -= 1
-            break
+    while True:
+        n += 1
         br = tuple(greedy_policy(q) for q in an.q_best)
         br_an = analyse(game, br, best=False)
         alpha = step(n)
         pi = _mix(an.policy, avg_mass, br, br_an.mass, alpha)
         avg_mass = tuple((1.0 - alpha) * m + alpha * m2 for m, m2 in zip(avg_mass, br_an.mass))
         an = analyse(game, pi)
+        yield an
+
+
+def _averaging(game, iterations, tol, policy, step, method):
+    _check(iterations, tol)
+    steps = _averaging_steps(game, policy, step)
+    best = next(steps)
+    history = [best.exploitability]
+    n = 0
+    for n in range(1, iterations + 1):
+        if tol is not None and best.exploitability <= tol:
+            n -= 1
+            break
+        an = next(steps)
         history.append(an.exploitability)
         if an.exploitability < best.exploitability:
             best = an
     return SolverResult(method, best, n, history)
+
+
+def fictitious_play_stages(game, stages=(100, 400, 1600), policy=None):
+    """Fictitious play run once, yielding a :class:`SolverResult` (the current average,
+    not the best seen) at each iteration count in ``stages``: warm starts of growing
+    accuracy at the cost of one run."""
+    steps = _averaging_steps(game, policy, lambda n: 1.0 / (n + 1.0))
+    an = next(steps)
+    history = [an.exploitability]
+    done = 0
+    for stop in stages:
+        while done < stop:
+            an = next(steps)
+            done += 1
+            history.append(an.exploitability)
+        yield SolverResult("fictitious-play", an, done, list(history))
 
 
 def damped_fixed_point(game, iterations: int = 100, alpha: float = 0.5, tol: float | None = None,

@@ -38,7 +38,10 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator, gmres
 
 from mfgbench.core.policy import greedy_policy
+from reference_solvers.discrete._blas import one_blas_thread
 from reference_solvers.discrete.problem import analyse
+
+_DEBUG = False
 
 
 @dataclass
@@ -142,7 +145,15 @@ class _Parametrisation:
 
 
 def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0):
-    """Newton on F(z) = 0; returns (z, max |F|, iterations)."""
+    """Levenberg–Marquardt Newton on F(z) = 0; returns (z, F(z), iterations).
+
+    Dense: finite-difference Jacobian, its SVD, and the damped step
+    ``dz = -V diag(s / (s^2 + lam)) U^T F`` with ``lam`` cut tenfold after a step that
+    lowers ``|F|`` and raised tenfold otherwise: Gauss–Newton (quadratic convergence) on
+    consistent systems, a bounded least-squares step on singular or inconsistent ones
+    (a wrong support). Above ``dense_limit`` unknowns: Jacobian-free Newton–Krylov (GMRES
+    on finite-difference Jacobian-vector products) with backtracking.
+    """
     def F(z):
         return par.residual(analyse(game, par.policy(z), best=False, tau=tau).q_policy)
 
@@ -150,15 +161,30 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0):
     f = F(z)
     its = 0
     n = len(z)
+    lam = None
     while its < max_newton and np.max(np.abs(f), initial=0.0) > res_tol:
         its += 1
+        norm0 = np.linalg.norm(f)
         if n <= dense_limit:
             J = np.empty((n, n))
             for j in range(n):
                 zp = z.copy()
                 zp[j] += fd_step
                 J[:, j] = (F(zp) - f) / fd_step
-            dz = np.linalg.lstsq(J, -f, rcond=1e-11)[0]
+            with one_blas_thread():
+                U, sv, Vt = np.linalg.svd(J)
+            if not sv[0] > 0.0:
+                break  # F does not depend on these weights here: nothing to solve
+            uf = U.T @ f
+            if lam is None:
+                lam = 1e-8 * float(sv[0]) ** 2
+            for _ in range(12):
+                dz = -Vt.T @ (sv / (sv * sv + lam) * uf)
+                f_new = F(z + dz)
+                if np.linalg.norm(f_new) < norm0:
+                    lam = max(lam / 10.0, 1e-16 * float(sv[0]) ** 2)
+                    break
+                lam *= 10.0
         else:
             def matvec(v, z=z, f=f):
                 nv = np.linalg.norm(v)
@@ -168,20 +194,33 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0):
                 return (F(z + h * v) - f) / h
             op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
             dz, _ = gmres(op, -f, rtol=1e-8, atol=0.1 * res_tol, restart=60, maxiter=6)
-        lam, norm0 = 1.0, np.linalg.norm(f)
-        while True:
-            z_new = z + lam * dz
-            f_new = F(z_new)
-            if np.linalg.norm(f_new) < norm0 or lam < 1e-4:
-                break
-            lam *= 0.5
-        if np.linalg.norm(f_new) >= norm0:
+            step = 1.0
+            while True:
+                f_new = F(z + step * dz)
+                if np.linalg.norm(f_new) < norm0 or step < 1e-4:
+                    break
+                step *= 0.5
+            dz = step * dz
+        if not np.linalg.norm(f_new) < norm0:
             break
-        z, f = z_new, f_new
-    return z, float(np.max(np.abs(f), initial=0.0)), its
+        z, f = z + dz, f_new
+    return z, f, its
 
 
-def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int = 15,
+def _unresolved(par, f, q_policy, res_tol):
+    """Per population, the (t, s, a) to drop where an indifference could not be met: the
+    worse of the two actions of each equation with a residual above ``res_tol``."""
+    worst = float(np.max(np.abs(f), initial=0.0))
+    bad = (np.abs(f) > res_tol) & (np.abs(f) >= 0.5 * worst)  # the worst first: one bad tie spoils others
+    out = [[] for _ in q_policy]
+    for j in np.flatnonzero(bad):
+        k, t, s = par.k[j], par.t[j], par.s[j]
+        worse = par.a[j] if f[j] < 0 else par.ref[j]
+        out[k].append((t, s, worse))
+    return out
+
+
+def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int = 40,
                   mass_floor: float = 1e-14, weight_floor: float = 1e-3, drop_weight: float = 1e-10, gap: float | None = None,
                   drop_gap: float | None = None,
                   fd_step: float = 1e-7, dense_limit: int = 400, max_unknowns: int = 20000) -> PolishResult:
@@ -199,16 +238,27 @@ def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int 
             return PolishResult(best, total, rnd - 1,
                                 f"{len(par)} mixed-strategy unknowns exceed the limit {max_unknowns}")
         scale = max(1.0, max(float(np.max(np.abs(q))) for q in an.q_best))
-        z, fnorm, its = _newton(game, par, 1e-13 * scale, max_newton, fd_step, dense_limit)
+        res_tol = 1e-13 * scale
+        z, f, its = _newton(game, par, res_tol, max_newton, fd_step, dense_limit)
         total += its
         an = analyse(game, par.policy(z))
+        # LM converges to a least-squares point, so a residual left there marks a tie that
+        # cannot hold; an unfinished Krylov solve says nothing of the kind
+        drops = _unresolved(par, f, an.q_policy, 1e3 * res_tol) if len(par) <= dense_limit else [[] for _ in support]
+        if _DEBUG:
+            print("round", rnd, len(par), its, float(np.max(np.abs(f), initial=0)), an.exploitability, sum(len(d) for d in drops))
         if an.exploitability < best.exploitability:
             best = an
         if best.exploitability <= tol:
             return PolishResult(best, total, rnd, "converged")
+        if an.exploitability > 10.0 * best.exploitability and rnd > 1:
+            return PolishResult(best, total, rnd, f"active set diverging (exploitability {an.exploitability:.3g}, "
+                                                  f"best {best.exploitability:.3g})")
         new = []
-        for sup, pi, qb in zip(support, an.policy, an.q_best):
+        for k, (sup, pi, qb) in enumerate(zip(support, an.policy, an.q_best)):
             sup = sup & (pi > drop_weight)
+            for t, s, a in drops[k]:
+                sup[t, s, a] = False
             if drop_gap is not None:
                 sup &= qb.max(axis=-1, keepdims=True) - qb <= drop_gap
             sup |= greedy_policy(qb) > 0
@@ -242,7 +292,7 @@ def regularised_path(game, analysis, taus, mass_floor: float = 1e-14, fd_step: f
         policy = tuple(np.where(sup, np.maximum(pi, 1e-300), 0.0) for sup, pi in zip(support, an.policy))
         par = _Parametrisation(base, support, policy, an.mass, mass_floor)
         scale = max(1.0, max(float(np.max(np.abs(q))) for q in an.q_best))
-        z, fnorm, its = _newton(game, par, 1e-12 * scale, max_newton, fd_step, dense_limit, tau=tau)
+        z, _, its = _newton(game, par, 1e-12 * scale, max_newton, fd_step, dense_limit, tau=tau)
         total += its
         an = analyse(game, par.policy(z))
     return an, total
