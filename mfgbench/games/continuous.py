@@ -164,7 +164,7 @@ class Convolution(Term):
 
 def _mean(x, dv, m):
     """Mean of density m (shape (..., N)), with a trailing axis for broadcasting against x."""
-    return (m @ x[0] * dv)[..., None]
+    return (np.einsum("...i,i->...", m, x[0]) * dv)[..., None]
 
 
 @dataclass(frozen=True)

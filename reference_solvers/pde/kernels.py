@@ -130,6 +130,13 @@ def fp_edge_weights(u, m, nb, h, bound, w_plus, w_minus):
                     w_minus[a, i] = m[i] / (ha * ha)
 
 
+@jit
+def fp_edge_weights_all(u, m, nb, h, bound, w_plus, w_minus):
+    """``fp_edge_weights`` for every time step: u[n] with m[n + 1], into w_plus/w_minus (nt, d, N)."""
+    for k in range(w_plus.shape[0]):
+        fp_edge_weights(u[k], m[k + 1], nb, h, bound, w_plus[k], w_minus[k])
+
+
 def fp_edge_weights_numpy(u, m, nb, h, bound):
     """Numpy twin of ``fp_edge_weights``: returns (w_plus, w_minus)."""
     d = h.shape[0]

@@ -19,8 +19,8 @@ Laplacian (``kernels.fp_edge_weights``). Two ways to solve each Newton system:
   (rank one) enter through one extra unknown per term and time so the matrix stays sparse;
   convolution couplings are dense blocks. Exact, but fill-in limits it to small grids.
 
-Globalisation: a start from the solution on a 4 times coarser grid (interpolated) when the
-grid is large enough, else damped Picard iterations; a non-monotone backtracking line
+Globalisation: a start from the solution on a coarser grid (4 times in 1D, 2 times in 2D;
+interpolated) when the grid is large enough, else damped Picard iterations; a non-monotone backtracking line
 search on the residual (keeping m > 0 when a log-density coupling is present); and a
 damped Picard step whenever the line search fails (close to a kink of the upwind
 Hamiltonian the Newton direction may not decrease the residual).
@@ -102,10 +102,11 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
            warmup_damping=0.1, krylov_restart=60, coarse: bool = True) -> SolveResult:
     """Newton's method on the whole discrete system (see the module docstring).
 
-    Starts from damped Picard iterations (until the residual is below ``warmup_tol`` or
-    ``warmup_iter`` iterations), themselves started, when ``coarse`` and the grid is large
-    enough, from the Newton solution on a grid coarser by 4 in space and time, interpolated
-    (nested iteration); ``residuals`` lists the warm-up residuals, then one per Newton step. Each Newton step solves the linearised system either by ``linear="krylov"``
+    Starts, when ``coarse`` and the grid is large enough, from the Newton solution on a
+    coarser grid (by 4 in 1D, 2 in 2D, in space and time), interpolated (nested iteration);
+    otherwise from damped Picard iterations (until the residual is below ``warmup_tol`` or
+    ``warmup_iter`` iterations). ``residuals`` lists the starting residuals, then one per
+    Newton step. Each Newton step solves the linearised system either by ``linear="krylov"``
     (default: eliminate du by a backward sweep and dm by a forward sweep, and solve the
     remaining equation on dm by GMRES; memory and work grow like N nt) or by
     ``linear="direct"`` (one sparse LU of the whole matrix; exact, but its fill-in limits it to
@@ -122,6 +123,11 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
         rough = newton(coarse_problem, tol=max(tol, 1e-8), max_iter=max_iter, linear=linear, warmup_tol=warmup_tol,
                        warmup_iter=warmup_iter, warmup_damping=warmup_damping, krylov_restart=krylov_restart)
         u, m = _interpolate(rough, problem)
+        # make the start consistent: m from an exact FP sweep of the interpolated u, u^nt = g(m^nt)
+        m = problem.flow([part[3] for part in problem.residual_parts(u, m)])
+        gs = problem.couplings(m)[2]
+        for k in range(problem.K):
+            u[k][-1] = gs[k]
         residuals = [problem.residual(u, m)]
         notes.append(f"started from the solution on grid {list(coarse_problem.grid.shape)} x {coarse_problem.nt}, "
                      f"interpolated ({rough.seconds:.2f}s)")
@@ -189,11 +195,12 @@ COARSE_MIN_STEPS = 20
 
 
 def _coarser(problem):
-    """The same game on a grid 4 times coarser in space and time, or None when that is too coarse."""
+    """The same game on a coarser grid (by 4 in 1D, by 2 in 2D, in space and time), or None when too coarse."""
     shape, nt = problem.grid.shape, problem.nt
-    if min(shape) // 4 < COARSE_MIN_CELLS or nt // 4 < COARSE_MIN_STEPS:
+    r = 4 if problem.grid.dim == 1 else 2
+    if min(shape) // r < COARSE_MIN_CELLS or nt // r < COARSE_MIN_STEPS:
         return None
-    return Problem(problem.game, tuple(n // 4 for n in shape), nt // 4)
+    return Problem(problem.game, tuple(n // r for n in shape), nt // r)
 
 
 def _interpolate(coarse, problem):
@@ -240,7 +247,7 @@ def _apply_block(kind, data, v):
         return data * v
     if kind == "outer":
         c, w = data
-        return c * (v @ w)[:, None]
+        return c * np.einsum("ni,i->n", v, w)[:, None]
     if kind == "dense":
         return v @ np.asarray(data).T
     raise ValueError(f"unknown Jacobian block kind {kind!r}")
@@ -333,8 +340,7 @@ class _Linearisation:
                                      for l, kind, data in game.terminal_jacobian(k, x, dv, tuple(ml[-1] for ml in m))])
             nt, N, d = problem.nt, problem.n, sch.grid.dim
             wp, wm = np.empty((nt, d, N)), np.empty((nt, d, N))
-            for n in range(nt):
-                kernels.fp_edge_weights(u[k][n], m[k][n + 1], sch.nb, sch.h, sch.bound, wp[n], wm[n])
+            kernels.fp_edge_weights_all(u[k], m[k], sch.nb, sch.h, sch.bound, wp, wm)
             self.weights.append((dt * wp, dt * wm))
         self.factors = [(sch.factor(v, False), sch.factor(v, True)) for sch, v in zip(problem.schemes, self.vals)]
 

@@ -9,7 +9,7 @@ With time step ``dt = T / nt``, the unknowns ``u^n, m^n`` (n = 0..nt) and the st
 with ``u^nt = g`` and ``m^0 = m0``; ``f^n`` and ``b^n`` are evaluated with ``m^{n+1}``.
 Each HJB step is solved by Newton's method (the Hamiltonian is piecewise quadratic, so a
 few iterations reach round-off). In 1D the linear systems are (cyclic) tridiagonal and
-solved by a Numba kernel (whole sweeps run inside one kernel); in 2D by Jacobi-preconditioned
+solved by a Numba kernel (whole sweeps run inside one kernel); in 2D by D-ILU preconditioned
 BiCGSTAB on the stencil (a Numba kernel), with a sparse LU (scipy) as fallback.
 """
 from __future__ import annotations
@@ -24,7 +24,9 @@ STEP_TOL = 1e-13
 """An HJB step stops when ``dt * max|F| <= STEP_TOL * max(1, max|u|)``."""
 STEP_MAX_ITER = 50
 LINEAR_RTOL = 1e-14
-"""Relative (max-norm) residual of the 2D iterative linear solves."""
+"""Relative (max-norm) residual of the 2D iterative linear solves of the HJB and FP steps."""
+NEWTON_LINEAR_RTOL = 1e-11
+"""The same inside Newton's Krylov iterations, whose own tolerance is never below ~1e-9 relative."""
 
 
 class Scheme:
@@ -50,7 +52,7 @@ class Scheme:
         """The stencil as a sparse matrix."""
         return sp.csr_matrix((vals.ravel()[self._ok], (self._rows, self._cols)), shape=(self.n, self.n))
 
-    def solve(self, vals, rhs, transpose=False, guess=None) -> np.ndarray:
+    def solve(self, vals, rhs, transpose=False, guess=None, rtol=LINEAR_RTOL) -> np.ndarray:
         """Solve ``M x = rhs`` (or ``M^T x = rhs``) for the stencil matrix M (``guess``: 2D starting point)."""
         if self.grid.dim == 1:
             lower, upper = vals[:, 2].copy(), vals[:, 1].copy()
@@ -60,7 +62,7 @@ class Scheme:
             kernels.solve_tridiagonal(lower, np.ascontiguousarray(vals[:, 0]), upper, rhs, self.grid.periodic, out)
             return out
         x = rhs / vals[:, 0] if guess is None else guess.copy()
-        if kernels.bicgstab_stencil(vals, self.nb, rhs, transpose, LINEAR_RTOL, 500, x) >= 0:
+        if kernels.bicgstab_stencil(vals, self.nb, rhs, transpose, rtol, 500, x) >= 0:
             return x
         M = self.matrix(vals)
         return spla.spsolve((M.T if transpose else M).tocsc(), rhs)
@@ -157,7 +159,7 @@ class Scheme:
             return x
         x[self.nt] = terminal
         for n in range(self.nt - 1, -1, -1):
-            x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt, guess=x[n + 1])
+            x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt, guess=x[n + 1], rtol=NEWTON_LINEAR_RTOL)
         return x
 
     def newton_forward(self, vals, rhs, factors=None) -> np.ndarray:
@@ -169,5 +171,6 @@ class Scheme:
             return x
         x[0] = 0.0
         for n in range(self.nt):
-            x[n + 1] = self.solve(vals[n], (rhs[n] + x[n]) / self.dt, transpose=True, guess=x[n])
+            x[n + 1] = self.solve(vals[n], (rhs[n] + x[n]) / self.dt, transpose=True, guess=x[n],
+                                  rtol=NEWTON_LINEAR_RTOL)
         return x
