@@ -83,11 +83,12 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
                 return Solution(best, method, its, f"time budget of {max_seconds:g} s spent; best "
                                                    f"exploitability {best.exploitability:.3g} > {tol:g}")
             if gap is None:  # support: the actions the warm start plays with weight >= 1e-3 x the largest
-                pol = newton_polish(game, warm.analysis, tol, rounds=polish_rounds, weight_floor=1e-3)
+                pol = newton_polish(game, warm.analysis, tol, rounds=polish_rounds, weight_floor=1e-3,
+                                    deadline=start + max_seconds)
                 how = "support: weights >= 1e-3"
             else:
                 pol = newton_polish(game, warm.analysis, tol, rounds=polish_rounds, weight_floor=0.0,
-                                    gap=gap * scale)
+                                    gap=gap * scale, deadline=start + max_seconds)
                 how = f"support gap {gap * scale:.3g}"
             its += pol.iterations
             if pol.analysis.exploitability < best.exploitability:

@@ -11,27 +11,32 @@ itself:
     F(z)[t, s, a] = Q^pi[t, s, a] - Q^pi[t, s, a0] = 0,      a in A(t, s) \\ {a0},
 
 a square system, smooth in z because ``Q^pi`` (unlike ``Q^BR``) has no max, and every z is
-a valid policy (no constraint to keep). It is solved by Newton's method with
-finite-difference Jacobians: dense with least-squares steps for up to ``dense_limit``
-unknowns (the Jacobian is singular where a tie does not depend on the flow, e.g. in
-uncoupled games; the minimum-norm step leaves such weights alone), Jacobian-free
-Newton–Krylov (GMRES) above that; a backtracking line search on ``|F|`` globalises it.
-This is the complementarity formulation of MF-OMO (Guo et al. 2022) solved by an
-active-set Newton method instead of gradient descent. Between Newton solves the active
-set is updated:
+a valid policy (no constraint to keep). It is solved with finite-difference Jacobians:
+up to ``dense_limit`` unknowns by Levenberg–Marquardt on the SVD of the dense Jacobian
+(Gauss–Newton, quadratically convergent, where the support is right; bounded
+least-squares steps where the Jacobian is singular, e.g. ties that do not depend on the
+flow in uncoupled games, or where the support is wrong and the system inconsistent),
+above that by Jacobian-free Newton–Krylov (GMRES) with backtracking. This is the
+complementarity formulation of MF-OMO (Guo et al. 2022) solved by an active-set Newton
+method instead of gradient descent. Between Newton solves the active set is updated:
 
 - an action whose weight falls below ``drop_weight`` leaves the support,
+- where LM ends at a least-squares point with an indifference still violated, the worse
+  of its two actions leaves (only the worst residuals, as one false tie spoils others),
 - an action with ``Q^BR`` above the supported best (beyond round-off) joins it,
 - actions with identical reward and transition rows at (t, s) are merged into the lowest
   index (their Q are identical, so their split is arbitrary and would make F singular),
 - states with mass at most ``mass_floor`` play the greedy best response (their share of
   the exploitability is then exactly 0, whatever their tiny effect on the flow),
 
-until the exact exploitability is at most ``tol``. With the right support Newton converges
-quadratically, so a polished reference typically reaches 1e-12 or below.
+until the exact exploitability is at most ``tol`` (or the active set drives it up tenfold,
+which marks a hopeless start). With the right support Newton converges quadratically, so
+a polished reference typically reaches 1e-12 or below. The support must come from a
+decent warm start (:mod:`.certified` tries several); the method does not search for it.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +45,6 @@ from scipy.sparse.linalg import LinearOperator, gmres
 from mfgbench.core.policy import greedy_policy
 from reference_solvers.discrete._blas import one_blas_thread
 from reference_solvers.discrete.problem import analyse
-
-_DEBUG = False
 
 
 @dataclass
@@ -144,7 +147,7 @@ class _Parametrisation:
         return r
 
 
-def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0):
+def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadline=np.inf):
     """Levenberg–Marquardt Newton on F(z) = 0; returns (z, F(z), iterations).
 
     Dense: finite-difference Jacobian, its SVD, and the damped step
@@ -162,7 +165,7 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0):
     its = 0
     n = len(z)
     lam = None
-    while its < max_newton and np.max(np.abs(f), initial=0.0) > res_tol:
+    while its < max_newton and np.max(np.abs(f), initial=0.0) > res_tol and time.perf_counter() < deadline:
         its += 1
         norm0 = np.linalg.norm(f)
         if n <= dense_limit:
@@ -221,12 +224,12 @@ def _unresolved(par, f, q_policy, res_tol):
 
 
 def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int = 40,
-                  mass_floor: float = 1e-14, weight_floor: float = 1e-3, drop_weight: float = 1e-10, gap: float | None = None,
-                  drop_gap: float | None = None,
-                  fd_step: float = 1e-7, dense_limit: int = 400, max_unknowns: int = 20000) -> PolishResult:
+                  mass_floor: float = 1e-14, weight_floor: float = 1e-3, drop_weight: float = 1e-10,
+                  gap: float | None = None, drop_gap: float | None = None, fd_step: float = 1e-7,
+                  dense_limit: int = 400, max_unknowns: int = 20000, deadline: float = np.inf) -> PolishResult:
     """Polish ``analysis`` (a rough equilibrium, as returned by :func:`.problem.analyse`)
     by the active-set Newton method of the module docstring; stop as soon as the exact
-    exploitability is at most ``tol``."""
+    exploitability is at most ``tol``, or ``time.perf_counter()`` passes ``deadline``."""
     best = an = analysis
     support = initial_support(analysis, weight_floor, gap)
     total = 0
@@ -239,18 +242,18 @@ def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int 
                                 f"{len(par)} mixed-strategy unknowns exceed the limit {max_unknowns}")
         scale = max(1.0, max(float(np.max(np.abs(q))) for q in an.q_best))
         res_tol = 1e-13 * scale
-        z, f, its = _newton(game, par, res_tol, max_newton, fd_step, dense_limit)
+        z, f, its = _newton(game, par, res_tol, max_newton, fd_step, dense_limit, deadline=deadline)
         total += its
         an = analyse(game, par.policy(z))
         # LM converges to a least-squares point, so a residual left there marks a tie that
         # cannot hold; an unfinished Krylov solve says nothing of the kind
         drops = _unresolved(par, f, an.q_policy, 1e3 * res_tol) if len(par) <= dense_limit else [[] for _ in support]
-        if _DEBUG:
-            print("round", rnd, len(par), its, float(np.max(np.abs(f), initial=0)), an.exploitability, sum(len(d) for d in drops))
         if an.exploitability < best.exploitability:
             best = an
         if best.exploitability <= tol:
             return PolishResult(best, total, rnd, "converged")
+        if time.perf_counter() > deadline:
+            return PolishResult(best, total, rnd, "time budget spent")
         if an.exploitability > 10.0 * best.exploitability and rnd > 1:
             return PolishResult(best, total, rnd, f"active set diverging (exploitability {an.exploitability:.3g}, "
                                                   f"best {best.exploitability:.3g})")
