@@ -81,21 +81,33 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """Q(t, x, a, z) = MLP(features, a / a_max), or V(s) + dt A(s, a) with two MLPs (``advantage_dt``)."""
+    """Q(t, x, a, z) of one population (``config.critic_form``, ``config.explicit_control_cost``).
 
-    def __init__(self, n_in, n_act, hidden, a_max, gen, final_init, activation="relu", advantage_dt=None):
+    "q": ``Q(s, a) = N(s, a) - c dt |a|^2 / 2``; "advantage": ``Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s)))``
+    with ``A(s, a) = N(s, a) - c |a|^2 / 2``; N and V are MLPs, c = 1 when the step's control cost,
+    known from the game, is written explicitly (else 0).
+    """
+
+    def __init__(self, n_in, n_act, hidden, a_max, gen, final_init, activation, dt, advantage_form, control_cost):
         super().__init__()
         self.net = _mlp([n_in + n_act, hidden, hidden, 1], gen, final_init, activation)
-        self.a_max = a_max
-        self.advantage_dt = advantage_dt
-        if advantage_dt is not None:
+        self.a_max, self.dt = a_max, dt
+        self.advantage_form, self.control_cost = advantage_form, control_cost
+        if advantage_form:
             self.value = _mlp([n_in, hidden, hidden, 1], gen, final_init, activation)
 
-    def forward(self, s, a):
-        q = self.net(torch.cat([s, a / self.a_max], dim=1)).squeeze(1)
-        if self.advantage_dt is None:
-            return q
-        return self.value(s).squeeze(1) + self.advantage_dt * q
+    def advantage(self, s, a):
+        """The action-dependent part: N(s, a) - c |a|^2/2 (times dt in the "q" form)."""
+        out = self.net(torch.cat([s, a / self.a_max], dim=1)).squeeze(1)
+        if self.control_cost:
+            out = out - 0.5 * (1.0 if self.advantage_form else self.dt) * (a ** 2).sum(dim=1)
+        return out
+
+    def forward(self, s, a, a_policy=None):
+        """Q(s, a); the advantage form needs the policy's action ``a_policy`` at s."""
+        if not self.advantage_form:
+            return self.advantage(s, a)
+        return self.value(s).squeeze(1) + self.dt * (self.advantage(s, a) - self.advantage(s, a_policy))
 
 
 def polyak(target: nn.Module, source: nn.Module, tau: float):
@@ -173,7 +185,7 @@ class ActorCriticLearner(Learner):
         for _ in range(self.K):
             actor = Actor(n_actor, self.dim, c.hidden, self.a_max, self.gen, c.final_layer_init, c.activation)
             critic = Critic(n_critic, self.dim, c.hidden, self.a_max, self.gen, c.final_layer_init, c.activation,
-                            self.env.dt if c.critic_form == "advantage" else None)
+                            self.env.dt, c.critic_form == "advantage", c.explicit_control_cost)
             self.actors.append(actor)
             self.critics.append(critic)
             self.actor_targets.append(self._copy(actor))
@@ -246,15 +258,20 @@ class ActorCriticLearner(Learner):
     def update(self, k: int):
         """One gradient step of population k's critic and actor, then the Polyak averages."""
         c = self.config
+        actor, critic = self.actors[k], self.critics[k]
         s, z, a, r, s1, z1, done = self.buffers[k].sample(c.batch_size, self.gen)
         with torch.no_grad():
-            y = r + self.gamma * (1.0 - done) * self.critic_targets[k](z1, self.actor_targets[k](s1))
-        critic_loss = ((self.critics[k](z, a) - y) ** 2).mean()
+            a1 = self.actor_targets[k](s1)
+            y = r + self.gamma * (1.0 - done) * self.critic_targets[k](z1, a1, a1)
+            a_pi = actor(s)
+        critic_loss = ((critic(z, a, a_pi) - y) ** 2).mean()
         self.critic_opts[k].zero_grad()
         critic_loss.backward()
         self.critic_opts[k].step()
 
-        actor_loss = -self.critics[k](z, self.actors[k](s)).mean()
+        a_new = actor(s)
+        # grad_a Q(s, a) at a = mu(s) is grad_a of the advantage part (times dt in the advantage form)
+        actor_loss = -critic.advantage(z, a_new).mean()
         self.actor_opts[k].zero_grad()
         actor_loss.backward()
         self.actor_opts[k].step()

@@ -42,13 +42,17 @@ class DDPGConfig:
     """Transitions per gradient step (design notes: 256)."""
     hidden: int = 64
     """Width of the two hidden layers of the actor and critic MLPs."""
-    activation: str = "relu"
+    activation: str = "silu"
     """Hidden activation of the MLPs: "relu" (Lillicrap et al.), "silu" or "tanh" (smooth, so the
     critic's action gradient, which trains the actor, is smooth too)."""
-    critic_form: str = "q"
-    """"q": one MLP Q(s, a); "advantage": Q(s, a) = V(s) + dt A(s, a) with two MLPs (advantage
-    updating, Tallec, Blier & Ollivier 2019): an action changes Q only at order dt, which a plain
-    MLP resolves poorly next to the O(1) value."""
+    critic_form: str = "advantage"
+    """"q": one MLP Q(s, a); "advantage": Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s))) with two MLPs
+    (advantage updating, Tallec, Blier & Ollivier 2019): an action changes Q only at order dt, which
+    a plain MLP resolves poorly next to the O(1) value; the target is r + gamma V'(s')."""
+    explicit_control_cost: bool = True
+    """The critic writes the step's control cost ``-dt |a|^2 / 2`` (known from the game) explicitly and
+    learns the rest, so the actor's gradient has its exact ``-dt a`` part: a small bias in the learned
+    action dependence then moves the action a little instead of driving it to the bound."""
     buffer_size: int = 100_000
     """Replay buffer capacity (transitions per population); the oldest are overwritten."""
     transitions_per_step: int = 256
