@@ -150,7 +150,7 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
             krylov_its.append(kits)
         # non-monotone line search (Grippo, Lampariello & Lucidi 1986): a step may raise the
         # residual above the last one, but not above the largest of the last few
-        reference = max(residuals[-NONMONOTONE_MEMORY:])
+        reference = max(residuals[-NONMONOTONE_MEMORY:]) * (FULL_STEP_GROWTH if it <= FULL_STEPS else 1.0)
         step, accepted = 1.0, False
         for _ in range(LINE_SEARCH_STEPS):
             u_try = [uk + step * d for uk, d in zip(u, du)]
@@ -190,6 +190,10 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
 
 LINE_SEARCH_STEPS = 12
 NONMONOTONE_MEMORY = 4
+FULL_STEPS = 3
+"""The first Newton steps may raise the residual by up to FULL_STEP_GROWTH (a watchdog: from a rough
+start the full step usually lands in the region of fast convergence even when the residual grows)."""
+FULL_STEP_GROWTH = 100.0
 COARSE_MIN_CELLS = 20
 COARSE_MIN_STEPS = 20
 
