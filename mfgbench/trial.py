@@ -77,6 +77,8 @@ def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=N
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     rng = np.random.default_rng(seed)
     agent = make_learner(learner, game, config, rng, **config_overrides)
+    if getattr(game, "kind", None) == "continuous":
+        return _run_continuous(game, agent, learner, iterations, seed, checkpoints, reference)
     ref = _reference_for(game, reference)
     marks = sorted(set(checkpoints)) if checkpoints is not None else geometric_checkpoints(iterations)
     result = TrialResult(game.id, dict(getattr(game, "params", {})), learner, config_dict(agent.config), int(seed))
@@ -108,4 +110,34 @@ def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=N
         ev = evaluate(game, agent.policy)
     result.policy = tuple(agent.policy)
     result.flow = tuple(ev.flow)
+    return result
+
+
+def _run_continuous(game, agent, learner, iterations, seed, checkpoints, reference) -> TrialResult:
+    """A trial on a continuous game: checkpoints scored against the PDE equilibrium
+    (``mfgbench.learners.neural.scoring.score_continuous``); ``policy`` holds the feedback on the
+    PDE grid (nt, d, N) per population, ``flow`` the particle densities, ``reference_flow`` the PDE's."""
+    from mfgbench.learners.neural.scoring import pde_reference, score_continuous
+
+    ref = pde_reference(game) if reference in (None, False) else reference
+    marks = sorted(set(checkpoints)) if checkpoints is not None else geometric_checkpoints(iterations)
+    result = TrialResult(game.id, dict(getattr(game, "params", {})), learner, config_dict(agent.config), int(seed))
+    result.reference = {"exploitability": float("nan"), "certified": bool(ref.converged), "method": f"pde-{ref.method}"}
+    result.reference_flow = tuple(np.asarray(m) for m in ref.m)
+    learner_seconds, score = 0.0, None
+    for it in range(1, iterations + 1):
+        start = time.perf_counter()
+        info = agent.step()
+        learner_seconds += time.perf_counter() - start
+        if it in marks or it == iterations:
+            score = score_continuous(game, agent, ref)
+            record = {"iteration": it, "samples": int(info.get("samples", 0)), "wall_time": learner_seconds}
+            record.update({k: score[k] for k in ("exploitability", "per_population", "w1", "w1_per_population",
+                                                 "l1", "l1_per_population")})
+            record["tv"], record["tv_per_population"] = score["l1"] / 2, [v / 2 for v in score["l1_per_population"]]
+            record.update({k: v for k, v in info.items() if k not in record and np.isscalar(v)})
+            result.history.append(record)
+    result.reference["exploitability"] = float(score["reference_exploitability"])
+    result.policy = tuple(agent.feedback(ref.problem.times[:-1], ref.problem.x))
+    result.flow = tuple(score["flow"])
     return result
