@@ -167,6 +167,10 @@ _jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
 states). Used only above ``PARALLEL_MIN_WORK`` entries per time step: below it, waking the
 threads costs more than the sweep."""
 
+_jit_inline = numba.njit(cache=True, nogil=True, inline="always")
+"""Flags of a kernel's helper that must be inlined into its callers: a call per state would
+pay reference counting on every array argument (and, across threads, contended counters)."""
+
 PARALLEL_MIN_WORK = 200_000
 """S * A * B per time step above which the evaluation sweep runs on all cores."""
 
@@ -204,7 +208,7 @@ def push_flow_numpy(mu0, pi, succ, prob):
     return mu
 
 
-@jit
+@_jit_inline
 def _sweep_state(t, s, tt, R, succ, prob, pi, V, W, Q, br):
     """One state of the fused evaluation sweep: ``V^pi[t, s]``, ``V^BR[t, s]``, ``Q^BR[t, s]``
     and the greedy best response ``br[t, s]`` (lowest action within the tie tolerance)."""
@@ -294,11 +298,11 @@ def fictitious_play_update(R, succ, prob, g, mu0, weighted, weights, pi):
     W = np.empty(S)
     W_next = g.copy()
     choice = np.empty((T, S), dtype=np.int64)
+    q_row = np.empty(A)
     for t in range(T - 1, -1, -1):
         tt = 0 if static else t
         for s in range(S):
             best = -np.inf
-            q_row = np.empty(A)
             for a in range(A):
                 q = R[t, s, a]
                 for b in range(B):

@@ -1,0 +1,150 @@
+"""The fast paths of the exact core and of the exact learners against the slow, obvious ones.
+
+Whole-horizon and fused kernels against their numpy twins (built from the per-sweep twins),
+the multi-threaded sweep against the serial one, and the learners' fused steps against the
+step-by-step algorithm written out with the public core functions.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mfgbench as mb
+from mfgbench.core import kernels
+from mfgbench.core.evaluate import best_response_along, induced_model, values_along
+from mfgbench.core.policy import greedy_policy
+from mfgbench.learners.fictitious_play import FictitiousPlay, FictitiousPlayConfig
+from mfgbench.learners.mirror_descent import MirrorDescent, MirrorDescentConfig
+
+
+def _model_arrays(rng, T, S, A, B, static, ties):
+    n = 1 if static else T
+    succ = rng.integers(0, S, size=(n, S, A, B)).astype(np.int64)
+    prob = rng.dirichlet(np.ones(B), size=(n, S, A))
+    R = rng.standard_normal((T, S, A))
+    if ties:  # whole rows of equal rewards and successors: exact ties in Q
+        R[:, ::2, :] = 1.0
+        succ[:, ::2, :, :] = succ[:, ::2, :1, :]
+        prob[:, ::2, :, :] = prob[:, ::2, :1, :]
+    g = rng.standard_normal(S)
+    pi = rng.dirichlet(np.ones(A), size=(T, S))
+    pi[rng.random((T, S)) < 0.2] = np.eye(A)[0]
+    return R, succ, prob, g, pi
+
+
+shapes = dict(T=st.integers(1, 5), S=st.integers(1, 15), A=st.integers(1, 4), B=st.integers(1, 5),
+              static=st.booleans(), ties=st.booleans(), seed=st.integers(0, 2**31))
+
+
+@settings(max_examples=40, deadline=None)
+@given(**shapes)
+def test_whole_horizon_and_fused_kernels_match_their_twins(T, S, A, B, static, ties, seed):
+    rng = np.random.default_rng(seed)
+    R, succ, prob, g, pi = _model_arrays(rng, T, S, A, B, static, ties)
+    mu0 = rng.dirichlet(np.ones(S))
+    np.testing.assert_allclose(kernels.push_flow(mu0, pi, succ, prob),
+                               kernels.push_flow_numpy(mu0, pi, succ, prob), rtol=0, atol=1e-12)
+
+    V, W, Q, br = kernels.evaluation_sweep(R, succ, prob, g, pi)
+    V_np, W_np, Q_np, br_np = kernels.evaluation_sweep_numpy(R, succ, prob, g, pi)
+    for fast, slow in ((V, V_np), (W, W_np), (Q, Q_np)):
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(br, greedy_policy(Q))        # same tie rule as the public greedy
+    np.testing.assert_array_equal(br, br_np)
+    np.testing.assert_allclose(V, kernels.policy_value(R, succ, prob, g, pi), rtol=0, atol=1e-12)
+
+    weighted = rng.random((T, S, A))
+    weights = weighted.sum(axis=-1)
+    weights[0, 0] = weighted[0, 0] = 0.0   # a (t, s) no best response has visited yet
+    w_np, ws_np = weighted.copy(), weights.copy()
+    new = kernels.fictitious_play_update(R, succ, prob, g, mu0, weighted, weights, pi)
+    new_np = kernels.fictitious_play_update_numpy(R, succ, prob, g, mu0, w_np, ws_np, pi)
+    np.testing.assert_allclose(new, new_np, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weighted, w_np, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weights, ws_np, rtol=0, atol=1e-12)
+
+    score = rng.standard_normal((T, S, A))
+    score_np = score.copy()
+    new = kernels.mirror_descent_update(R, succ, prob, g, pi, score, 0.3)
+    new_np = kernels.mirror_descent_update_numpy(R, succ, prob, g, pi, score_np, 0.3)
+    np.testing.assert_allclose(new, new_np, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(score, score_np, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("static", [True, False])
+def test_parallel_sweep_equals_the_serial_sweep(static):
+    rng = np.random.default_rng(7)
+    R, succ, prob, g, pi = _model_arrays(rng, 6, 3000, 5, 4, static, ties=True)
+    serial = kernels.evaluation_sweep(R, succ, prob, g, pi)
+    parallel = kernels.evaluation_sweep_parallel(R, succ, prob, g, pi)
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)   # same arithmetic per state, only spread over threads
+
+
+def test_evaluate_agrees_with_separate_sweeps_on_a_large_game():
+    """Above the threshold ``evaluate`` takes the parallel sweep; values and best response
+    must equal the separate policy-value and best-response sweeps."""
+    game = mb.make("crowd-2d-v0", size=220, horizon=3)
+    assert game.populations[0].n_states * 5 * 5 >= kernels.PARALLEL_MIN_WORK
+    pi = tuple(np.random.default_rng(3).dirichlet(np.ones(5), size=(game.horizon, game.populations[0].n_states))
+               for _ in game.populations)
+    ev = mb.evaluate(game, pi)
+    model = induced_model(game, pi)
+    V = values_along(model, pi)
+    br = best_response_along(model)
+    np.testing.assert_allclose(ev.values[0], V[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ev.best_response.values[0], br.values[0], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ev.best_response.policy[0], br.policy[0])
+
+
+def _fp_by_hand(game, iterations):
+    """Fictitious play written out with the public core: exact greedy BR to the average
+    policy's flow, averaged with the weights of the BR flows (uniform policy = BR_0)."""
+    pi = mb.uniform_policy(game)
+    flow = mb.distribution(game, pi)
+    weighted = [f[:-1, :, None] * p for f, p in zip(flow, pi)]
+    weights = [f[:-1].copy() for f in flow]
+    for _ in range(iterations):
+        br = mb.best_response(game, pi).policy
+        br_flow = mb.distribution(game, br)
+        new = []
+        for k in range(game.n_populations):
+            weighted[k] += br_flow[k][:-1, :, None] * br[k]
+            weights[k] += br_flow[k][:-1]
+            p = pi[k].copy()
+            seen = weights[k] > 0
+            p[seen] = weighted[k][seen] / weights[k][seen][:, None]
+            new.append(p / p.sum(axis=-1, keepdims=True))
+        pi = tuple(new)
+    return pi
+
+
+@pytest.mark.parametrize("game_id", ["crowd-1d-v0", "predator-prey-v0", "building-evacuation-v0", "sis-v0"])
+def test_fictitious_play_fast_step_is_the_algorithm(game_id):
+    game = mb.make(game_id)
+    learner = FictitiousPlay(game, FictitiousPlayConfig(), rng=np.random.default_rng(0))
+    for _ in range(6):
+        learner.step()
+    for ours, slow in zip(learner.policy, _fp_by_hand(game, 6)):
+        np.testing.assert_allclose(ours, slow, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("game_id", ["crowd-1d-v0", "predator-prey-v0", "sis-v0"])
+def test_mirror_descent_fast_step_is_the_algorithm(game_id):
+    game = mb.make(game_id)
+    learner = MirrorDescent(game, MirrorDescentConfig(learning_rate=0.3), rng=np.random.default_rng(0))
+    pi = mb.uniform_policy(game)
+    score = [np.zeros_like(p) for p in pi]
+    for _ in range(6):
+        learner.step()
+        model = induced_model(game, pi)
+        new = []
+        for k in range(game.n_populations):
+            _, Q = kernels.policy_q_values_numpy(model.rewards[k], model.succ[k], model.prob[k],
+                                                 model.terminal[k], pi[k])
+            score[k] += 0.3 * Q
+            z = np.exp(score[k] - score[k].max(axis=-1, keepdims=True))
+            new.append(z / z.sum(axis=-1, keepdims=True))
+        pi = tuple(new)
+    for ours, slow in zip(learner.policy, pi):
+        np.testing.assert_allclose(ours, slow, rtol=0, atol=1e-10)
