@@ -63,7 +63,6 @@ class DiscretizedGame(Game):
         self.static_transitions = not any(game.has_drift(k) for k in range(game.n_populations))
         self.id = f"{getattr(game, 'id', 'continuous')}-discretized"
         super().__init__(self.nt, pops, {"nx": nx, "nt": nt, "n_actions": n_actions, "max_speed": max_speed})
-        self.id = f"{getattr(game, 'id', 'continuous')}-discretized"
         self._check_cfl()
 
     def _check_cfl(self):
