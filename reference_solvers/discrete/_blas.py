@@ -13,7 +13,17 @@ import ctypes
 import re
 
 
+_SETTERS = None
+
+
 def _openblas_setters():
+    global _SETTERS
+    if _SETTERS is None:
+        _SETTERS = _find_setters()
+    return _SETTERS
+
+
+def _find_setters():
     try:
         maps = open("/proc/self/maps").read()
     except OSError:

@@ -223,7 +223,7 @@ def _unresolved(par, f, q_policy, res_tol):
     return out
 
 
-def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int = 40,
+def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int = 12,
                   mass_floor: float = 1e-14, weight_floor: float = 1e-3, drop_weight: float = 1e-10,
                   gap: float | None = None, drop_gap: float | None = None, fd_step: float = 1e-7,
                   dense_limit: int = 400, max_unknowns: int = 20000, deadline: float = np.inf) -> PolishResult:
