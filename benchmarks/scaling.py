@@ -125,7 +125,6 @@ def main(argv=None):
         print(f"{size:4d}x{size:<4d} {r['S']:7d} {r['eval']:11.4f} {r['fp']:10.4f} {r['sweep']:9.4f} "
               f"{r['bound']:9.4f} {r['sweep'] / r['bound']:7.2f} {r['fused']:9.4f} {r['fused_par']:10.4f} "
               f"{min(r['fused'], r['fused_par']) / r['bound_fused']:7.2f}", flush=True)
-    S = np.array([r["S"] for r in by_size], dtype=float)
     big = [r for r in by_size if r["S"] >= 10_000] or by_size
     print("slopes (S >= 10^4): " + ", ".join(
         f"{key} {slope([r['S'] for r in big], [r[key] for r in big]):.2f}" for key in ("eval", "fp", "sweep")))
@@ -179,7 +178,7 @@ def figure(path, by_size, by_T, rows_1d, rows_2d):
 
     def plot(ax, x, y, label, **kw):
         x, y = np.asarray(x, float), np.asarray(y, float)
-        ax.loglog(x, y, "o-", label=f"{label} (slope {slope(x, y):.2f})", **kw)
+        ax.loglog(x, y, marker="o", label=f"{label} (slope {slope(x, y):.2f})", **kw)
 
     ax = axes[0, 0]
     S = [r["S"] for r in by_size]

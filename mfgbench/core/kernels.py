@@ -171,7 +171,7 @@ _jit_inline = numba.njit(cache=True, nogil=True, inline="always")
 """Flags of a kernel's helper that must be inlined into its callers: a call per state would
 pay reference counting on every array argument (and, across threads, contended counters)."""
 
-PARALLEL_MIN_WORK = 200_000
+PARALLEL_MIN_WORK = 1_000_000
 """S * A * B per time step above which the evaluation sweep runs on all cores."""
 
 
