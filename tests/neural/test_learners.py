@@ -1,0 +1,162 @@
+"""DDPG and MADDPG on the particle games, scored exactly (to the grid) against the PDE.
+
+Budgets are CI-sized: fewer particles and episodes than the design defaults, and faster
+learning rates (actor 1e-3 instead of 1e-4, tau 5e-3 instead of 1e-3) so that the claims hold
+within about a minute of one CPU core each. The claims are relative to the learner's own
+initial policy (final-layer initialisation near zero, so that is close to the zero control)
+and to the PDE equilibrium density.
+"""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import mfgbench as mb  # noqa: E402
+from mfgbench.learners import make_learner  # noqa: E402
+from mfgbench.learners.neural import DDPG, MADDPG, DDPGConfig, MADDPGConfig, pde_reference, score_continuous  # noqa: E402
+from mfgbench.learners.neural.scoring import distribution_errors, w1_density  # noqa: E402
+
+torch.set_num_threads(1)
+
+CI = dict(n_agents=1000, n_steps=25, actor_lr=1e-3, critic_lr=1e-3, tau=5e-3, updates_per_step=2,
+          learning_starts=1000, eval_agents=5000)
+
+
+def test_ddpg_lq_exploitability_falls_5x_and_density_within_w1_0_1():
+    """lq-continuous-v0 on [-6, 6] (width 12; the density's scale is ~0.5): PDE grid 120 x 50."""
+    game = mb.make("lq-continuous-v0")
+    ref = pde_reference(game)
+    learner = DDPG(game, DDPGConfig(**CI), np.random.default_rng(0))
+    start = score_continuous(game, learner, ref)
+    for _ in range(70):
+        learner.step()
+    end = score_continuous(game, learner, ref)
+    assert end["exploitability"] <= start["exploitability"] / 5, (start["exploitability"], end["exploitability"])
+    assert end["w1"] < 0.1, end["w1"]
+    # scored against a certified grid solution: its own feedback's exploitability is far below the learner's
+    assert end["reference_exploitability"] < 0.2 * end["exploitability"] + 1e-3
+
+
+def test_same_seed_same_numbers():
+    game = mb.make("segregation-2pop-v0")
+    cfg = MADDPGConfig(n_agents=200, n_steps=5, learning_starts=300, batch_size=64, eval_agents=500,
+                       transitions_per_step=64, hidden=16)
+    runs = []
+    for _ in range(2):
+        learner = MADDPG(game, cfg, np.random.default_rng(7))
+        infos = [learner.step() for _ in range(3)]
+        runs.append((infos, [p.detach().numpy().copy() for p in learner.actors[1].parameters()],
+                     learner.feedback(np.array([0.0, 0.5]), np.array([[0.1, 0.6]]))))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(runs[0][2], runs[1][2]):
+        np.testing.assert_array_equal(a, b)
+    other = MADDPG(game, cfg, np.random.default_rng(8))
+    other.step()
+    assert other.step()["mean_return"] != runs[0][0][1]["mean_return"]
+
+
+def test_maddpg_critic_sees_every_population_and_ddpg_only_its_own():
+    game = mb.make("segregation-2pop-v0")
+    cfg = dict(n_agents=50, n_steps=2, transitions_per_step=10, eval_agents=50)
+    ma, dd = MADDPG(game, MADDPGConfig(**cfg)), DDPG(game, DDPGConfig(**cfg))
+    F = ma.features.mean_field_dim
+    assert ma.buffers[0].z.shape[1] == ma.buffers[0].s.shape[1] + F
+    assert dd.buffers[0].z.shape[1] == dd.buffers[0].s.shape[1]
+    # decentralised execution: the actor's input is time, position and its own population's summary
+    assert ma.buffers[0].s.shape[1] == 1 + ma.features.position_dim + F
+
+
+def test_actions_stay_in_the_bound_and_initial_policy_is_near_zero():
+    game = mb.make("exit-room-2d-v0", control_bound=0.5)
+    learner = DDPG(game, DDPGConfig(n_agents=100, n_steps=3, transitions_per_step=20, learning_starts=20,
+                                    batch_size=16, eval_agents=100, nx=8))
+    assert learner.a_max == 0.5
+    x = learner.env.points
+    a0 = learner.feedback(np.array([0.0]), x)[0]
+    assert np.abs(a0).max() < 0.05 * 0.5
+    learner.step()
+    a1 = learner.feedback(np.linspace(0, 0.9, 4), x)[0]
+    assert a1.shape == (4, 2, x.shape[1]) and np.abs(a1).max() <= 0.5
+
+
+def test_harness_builds_them_by_name_and_rejects_finite_games():
+    game = mb.make("lq-continuous-v0")
+    learner = make_learner("ddpg", game, n_agents=20, n_steps=2, transitions_per_step=5, eval_agents=20)
+    assert isinstance(learner, DDPG) and learner.config.actor_lr == 1e-4 and learner.config.tau == 1e-3
+    assert learner.config.batch_size == 256 and learner.gamma == 1.0
+    policy = learner.policy
+    assert len(policy) == 1 and policy[0](0.3, np.array([[0.0, 1.0]])).shape == (1, 2)
+    with pytest.raises(ValueError, match="does not play"):
+        make_learner("maddpg", mb.make("crowd-1d-v0"))
+    with pytest.raises(ValueError, match="actor_lr"):
+        DDPGConfig(actor_lr=-1.0)
+    with pytest.raises(ValueError, match="mean_field"):
+        DDPGConfig(mean_field="pdf")
+
+
+def test_scoring_metrics_against_theory():
+    game = mb.make("lq-continuous-v0")
+    ref = pde_reference(game)
+    assert pde_reference(game) is ref
+    grid = ref.grid
+    # the reference against itself: no error
+    err = distribution_errors(ref.m, ref.times, ref)
+    assert err["w1"] == 0.0 and err["l1"] == 0.0
+    # W1 between a density and its translate by s cells is s h (all mass moves by s h)
+    m = ref.m[0][:3]
+    shifted = np.roll(m, 4, axis=1)
+    np.testing.assert_allclose(w1_density(shifted, m, grid), 4 * grid.h[0], rtol=1e-9)
+    # L1 between disjoint densities is 2
+    a, b = np.zeros(grid.size), np.zeros(grid.size)
+    a[:10], b[-10:] = 1 / (10 * grid.dv), 1 / (10 * grid.dv)
+    assert np.isclose(np.abs(a - b).sum() * grid.dv, 2.0)
+
+
+def test_scoring_a_learner_has_every_key():
+    game = mb.make("segregation-2pop-v0")
+    learner = MADDPG(game, MADDPGConfig(n_agents=100, n_steps=4, transitions_per_step=10, eval_agents=1000))
+    out = score_continuous(game, learner)
+    for key in ("exploitability", "per_population", "w1", "w1_per_population", "l1", "l1_per_population", "flow"):
+        assert key in out
+    assert len(out["per_population"]) == 2 and len(out["flow"]) == 2
+    assert out["flow"][0].shape == (5, pde_reference(game).grid.size)
+    assert min(out["per_population"]) >= -1e-10  # comparison principle of the scheme
+    np.testing.assert_allclose(out["exploitability"], sum(out["per_population"]))
+    with pytest.raises(TypeError, match="neural learner"):
+        score_continuous(game, object())
+
+
+def test_without_torch_everything_else_works():
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import mfgbench as mb\n"
+        "from mfgbench.learners import list_learners, make_learner, make_config\n"
+        "from mfgbench.learners.neural import AVAILABLE, ParticleEnv\n"
+        "assert not AVAILABLE and {'ddpg', 'maddpg'} <= set(list_learners())\n"
+        "assert make_config('ddpg').actor_lr == 1e-4\n"
+        "ParticleEnv(mb.make('lq-continuous-v0'), 10, 2).reset(seed=0)\n"
+        "try:\n"
+        "    make_learner('maddpg', mb.make('segregation-2pop-v0'))\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+        "print(mb.make('crowd-1d-v0').horizon > 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert 'pip install "mfgbench[neural]"' in out.stdout and "True" in out.stdout
+
+
+def test_run_trial_scores_continuous_games_against_the_pde():
+    res = mb.run_trial(game="segregation-2pop-v0", learner="maddpg", iterations=2, seed=0, n_agents=100, n_steps=4,
+                       transitions_per_step=20, learning_starts=40, batch_size=32, eval_agents=500)
+    assert [h["iteration"] for h in res.history] == [1, 2]
+    assert res.reference["certified"] and res.reference["method"].startswith("pde")
+    for key in ("exploitability", "w1", "l1", "tv", "per_population"):
+        assert key in res.final
+    assert len(res.policy) == 2 and res.policy[0].shape[1:] == (1, pde_reference(mb.make("segregation-2pop-v0")).grid.size)
+    assert res.flow[0].shape[0] == 5 and len(res.reference_flow) == 2
