@@ -148,3 +148,19 @@ def test_mirror_descent_fast_step_is_the_algorithm(game_id):
         pi = tuple(new)
     for ours, slow in zip(learner.policy, pi):
         np.testing.assert_allclose(ours, slow, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("game_id", ["crowd-1d-v0", "predator-prey-v0", "sis-v0", "treasure-hunting-v0"])
+def test_flow_without_rewards_is_the_induced_flow(game_id, rng):
+    """``distribution`` skips the rewards (and, with static transitions, pushes the whole horizon
+    in one call); the flow must be the one the step-by-step model records."""
+    game = mb.make(game_id)
+    pi = tuple(rng.dirichlet(np.ones(p.n_actions), size=(game.horizon, p.n_states)) for p in game.populations)
+    for fast, slow in zip(mb.distribution(game, pi), induced_model(game, pi).flow):
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-14)
+    if game.static_transitions:
+        succ, prob = game.static_transition(0)
+        step_by_step = [game.populations[0].mu0]
+        for t in range(game.horizon):
+            step_by_step.append(kernels.push_forward_numpy(step_by_step[-1], pi[0][t], succ, prob))
+        np.testing.assert_allclose(mb.distribution(game, pi)[0], np.array(step_by_step), rtol=0, atol=1e-14)
