@@ -225,7 +225,7 @@ def _unresolved(par, f, q_policy, res_tol):
 
 def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int = 12,
                   mass_floor: float = 1e-14, weight_floor: float = 1e-3, drop_weight: float = 1e-10,
-                  gap: float | None = None, drop_gap: float | None = None, fd_step: float = 1e-7,
+                  gap: float | None = None, fd_step: float = 1e-7,
                   dense_limit: int = 400, max_unknowns: int = 20000, deadline: float = np.inf) -> PolishResult:
     """Polish ``analysis`` (a rough equilibrium, as returned by :func:`.problem.analyse`)
     by the active-set Newton method of the module docstring; stop as soon as the exact
@@ -262,8 +262,6 @@ def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int 
             sup = sup & (pi > drop_weight)
             for t, s, a in drops[k]:
                 sup[t, s, a] = False
-            if drop_gap is not None:
-                sup &= qb.max(axis=-1, keepdims=True) - qb <= drop_gap
             sup |= greedy_policy(qb) > 0
             sup_best = np.where(sup, qb, -np.inf).max(axis=-1, keepdims=True)
             sup |= qb > sup_best + 1e-12 * np.maximum(1.0, np.abs(sup_best))
@@ -282,8 +280,10 @@ def regularised_path(game, analysis, taus, mass_floor: float = 1e-14, fd_step: f
     :func:`.problem.analyse`): ``tau (z_a - z_a0) = Q_tau(a) - Q_tau(a0)``, i.e. the polish
     system plus ``tau`` times the identity, which makes it non-singular (the regularised
     equilibrium is unique in monotone games; Cui & Koeppl 2021). Its exploitability is at
-    most ``tau`` times the expected entropy of the policy along the flow, so the path
-    ends near an equilibrium with its support identified by the weights. Returns the
+    most ``tau`` times the expected entropy of the policy along the flow. Not part of the
+    certified pipeline: on the toolkit's games the continuation works down to tau ~ 1e-3
+    (crowd-1d-v0: polish from there certifies) but stalls below that on some (a small
+    garnet, sis-v0), and it costs more than the fictitious-play warm start. Returns the
     analysis at the last ``tau`` and the total Newton iterations.
     """
     an = analysis

@@ -29,7 +29,7 @@ NOT_CERTIFIED = {
     "crowd-motion-v0": "(6x6 test size) no support of the warm starts polishes: best exploitability ~2e-3",
     "crowd-2d-four-rooms-v0": "(7x7, horizon 6 test size) no support polishes within the budget: best ~3e-4",
 }
-BUDGET = 20.0
+BUDGET = 10.0
 """Seconds the solver may spend on a game listed in NOT_CERTIFIED (the xfail stays cheap)."""
 
 
