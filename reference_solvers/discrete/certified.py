@@ -63,7 +63,7 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
     if best.exploitability <= tol:
         return Solution(best, method, its, "converged")
     scale = _reward_scale(best)
-    fp = iterative.fictitious_play_stages(game, stages=warm_stages)
+    fp = iterative.fictitious_play_stages(game, stages=warm_stages, deadline=start + max_seconds)
     warm_starts = [lambda: next(fp) for _ in warm_stages]
     warm_starts.append(lambda: iterative.mirror_descent(game, warm_stages[0], learning_rate=1.0 / scale, tol=tol))
     fp_done = 0

@@ -23,6 +23,7 @@ and returns a :class:`SolverResult` holding the best profile seen (lowest exploi
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,16 +113,17 @@ def _averaging(game, iterations, tol, policy, step, method):
     return SolverResult(method, best, n, history)
 
 
-def fictitious_play_stages(game, stages=(100, 400, 1600), policy=None):
+def fictitious_play_stages(game, stages=(100, 400, 1600), policy=None, deadline: float = np.inf):
     """Fictitious play run once, yielding a :class:`SolverResult` (the current average,
     not the best seen) at each iteration count in ``stages``: warm starts of growing
-    accuracy at the cost of one run."""
+    accuracy at the cost of one run. Past ``deadline`` (a ``time.perf_counter()`` value)
+    each stage ends at once with the iterations done so far."""
     steps = _averaging_steps(game, policy, lambda n: 1.0 / (n + 1.0))
     an = next(steps)
     history = [an.exploitability]
     done = 0
     for stop in stages:
-        while done < stop:
+        while done < stop and time.perf_counter() < deadline:
             an = next(steps)
             done += 1
             history.append(an.exploitability)
