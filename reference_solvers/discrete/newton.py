@@ -152,9 +152,11 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadl
 
     Dense: finite-difference Jacobian, its SVD, and the damped step
     ``dz = -V diag(s / (s^2 + lam)) U^T F`` with ``lam`` cut tenfold after a step that
-    lowers ``|F|`` and raised tenfold otherwise: Gauss–Newton (quadratic convergence) on
-    consistent systems, a bounded least-squares step on singular or inconsistent ones
-    (a wrong support). Above ``dense_limit`` unknowns: Jacobian-free Newton–Krylov (GMRES
+    lowers ``|F|`` and raised tenfold otherwise: Gauss–Newton on consistent systems, a
+    bounded least-squares step on singular or inconsistent ones (a wrong support). After a
+    successful step the Jacobian is updated by Broyden's rank-one formula (superlinear
+    convergence for one evaluation of F instead of n); it is rebuilt by differences when
+    an updated one fails to lower ``|F|``. Above ``dense_limit`` unknowns: Jacobian-free Newton–Krylov (GMRES
     on finite-difference Jacobian-vector products) with backtracking.
     """
     def F(z):
@@ -165,15 +167,17 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadl
     its = 0
     n = len(z)
     lam = None
+    J, fresh = None, False
     while its < max_newton and np.max(np.abs(f), initial=0.0) > res_tol and time.perf_counter() < deadline:
         its += 1
         norm0 = np.linalg.norm(f)
         if n <= dense_limit:
-            J = np.empty((n, n))
-            for j in range(n):
-                zp = z.copy()
-                zp[j] += fd_step
-                J[:, j] = (F(zp) - f) / fd_step
+            if J is None:
+                J, fresh = np.empty((n, n)), True
+                for j in range(n):
+                    zp = z.copy()
+                    zp[j] += fd_step
+                    J[:, j] = (F(zp) - f) / fd_step
             with one_blas_thread():
                 U, sv, Vt = np.linalg.svd(J)
             if not sv[0] > 0.0:
@@ -181,13 +185,21 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadl
             uf = U.T @ f
             if lam is None:
                 lam = 1e-8 * float(sv[0]) ** 2
-            for _ in range(12):
+            for _ in range(12 if fresh else 3):
                 dz = -Vt.T @ (sv / (sv * sv + lam) * uf)
                 f_new = F(z + dz)
                 if np.linalg.norm(f_new) < norm0:
                     lam = max(lam / 10.0, 1e-16 * float(sv[0]) ** 2)
                     break
                 lam *= 10.0
+            if not np.linalg.norm(f_new) < norm0:
+                if fresh:
+                    break
+                J = None  # the Broyden-updated Jacobian misled: rebuild it by differences
+                continue
+            # Broyden rank-one update: the next steps reuse J instead of n more evaluations
+            J = J + np.outer((f_new - f) - J @ dz, dz) / float(dz @ dz)
+            fresh = False
         else:
             def matvec(v, z=z, f=f):
                 nv = np.linalg.norm(v)
