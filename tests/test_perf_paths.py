@@ -44,6 +44,9 @@ def test_whole_horizon_and_fused_kernels_match_their_twins(T, S, A, B, static, t
     mu0 = rng.dirichlet(np.ones(S))
     np.testing.assert_allclose(kernels.push_flow(mu0, pi, succ, prob),
                                kernels.push_flow_numpy(mu0, pi, succ, prob), rtol=0, atol=1e-12)
+    for fast, slow in zip(kernels.flow_and_measure(mu0, pi, succ, prob),
+                          kernels.flow_and_measure_numpy(mu0, pi, succ, prob)):
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
 
     V, W, Q, br = kernels.evaluation_sweep(R, succ, prob, g, pi)
     V_np, W_np, Q_np, br_np = kernels.evaluation_sweep_numpy(R, succ, prob, g, pi)

@@ -11,6 +11,7 @@ and the game's exploitability is ``E = sum_k E_k`` (REFERENCES.md). All in float
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,17 +114,14 @@ def model_of_profile(game, profile) -> FlowModel:
     iterates): no validation of the policy, and with static transitions the whole flow is
     pushed in one compiled call before the rewards are read along it."""
     q = _GameQueries(game)
-    K, T = game.n_populations, game.horizon
-    static = game.static_transitions
-    R = [np.empty((T, p.n_states, p.n_actions)) for p in game.populations]
-    if static:
-        tables = [q.transitions(k, 0, None) for k in range(K)]
-        succ = [tab[0][None] for tab in tables]
-        prob = [tab[1][None] for tab in tables]
-        flows = [kernels.push_flow(game.populations[k].mu0, profile[k], succ[k], prob[k]) for k in range(K)]
+    pops = game.populations
+    K, T = len(pops), game.horizon
+    R = [np.empty((T, p.n_states, p.n_actions)) for p in pops]
+    if game.static_transitions:
+        succ, prob = _static_tables(game, q)
+        flows, L = zip(*[kernels.flow_and_measure(pops[k].mu0, profile[k], succ[k], prob[k]) for k in range(K)])
         for t in range(T):
-            mu_t = tuple(flows[k][t] for k in range(K))
-            mf = MeanField(t, mu_t, tuple(mu_t[k][:, None] * profile[k][t] for k in range(K)))
+            mf = MeanField(t, tuple([f[t] for f in flows]), tuple([x[t] for x in L]))
             for k in range(K):
                 R[k][t] = q.rewards(k, t, mf)
     else:
@@ -143,10 +141,24 @@ def model_of_profile(game, profile) -> FlowModel:
                 flows[k][t + 1] = kernels.push_forward(flows[k][t], profile[k][t], s_t, p_t)
         succ = [np.stack(x) for x in succ]
         prob = [np.stack(x) for x in prob]
-    mf_T = MeanField(T, tuple(flows[k][T] for k in range(K)), (None,) * K)
-    g = tuple(q.terminal(k, mf_T) for k in range(K))
+    mf_T = MeanField(T, tuple([f[T] for f in flows]), (None,) * K)
+    g = tuple([q.terminal(k, mf_T) for k in range(K)])
     q.done()
     return FlowModel(tuple(flows), tuple(R), tuple(succ), tuple(prob), g)
+
+
+_STATIC_TABLES = weakref.WeakKeyDictionary()
+"""Per game with static transitions: its tables as one-time-slice arrays ``succ[None]``,
+``prob[None]`` (what the kernels take), built once after the first validation."""
+
+
+def _static_tables(game, q):
+    tables = _STATIC_TABLES.get(game)
+    if tables is None or q.validate:
+        pairs = [q.transitions(k, 0, None) for k in range(game.n_populations)]
+        tables = (tuple(s[None] for s, _ in pairs), tuple(p[None] for _, p in pairs))
+        _STATIC_TABLES[game] = tables
+    return tables
 
 
 def flow_of_profile(game, profile) -> tuple:
@@ -155,11 +167,8 @@ def flow_of_profile(game, profile) -> tuple:
     q = _GameQueries(game)
     K, T = game.n_populations, game.horizon
     if game.static_transitions:
-        out = []
-        for k in range(K):
-            succ, prob = q.transitions(k, 0, None)
-            out.append(kernels.push_flow(game.populations[k].mu0, profile[k], succ[None], prob[None]))
-        return tuple(out)
+        succ, prob = _static_tables(game, q)
+        return tuple([kernels.push_flow(game.populations[k].mu0, profile[k], succ[k], prob[k]) for k in range(K)])
     flows = [np.empty((T + 1, p.n_states)) for p in game.populations]
     for k in range(K):
         flows[k][0] = game.populations[k].mu0
