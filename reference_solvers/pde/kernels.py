@@ -320,7 +320,8 @@ def factor_sweep_1d(vals, transpose, scale, periodic, low, cp, den, z, sm):
     """Factor the tridiagonal matrices ``scale * J_n`` (or their transposes) of a whole sweep once.
 
     Thomas elimination per step n: ``low[n]`` (sub-diagonal), ``cp[n]`` (eliminated upper), ``den[n]``
-    (pivots); on a torus also the Sherman-Morrison data ``z[n]`` and ``sm[n] = (lower_0/gamma, v.z)``.
+    (reciprocal pivots, so that solves multiply); on a torus also the Sherman-Morrison data ``z[n]``
+    and ``sm[n] = (lower_0/gamma, v.z)``.
     ``solve_factored`` then costs one forward and one backward substitution.
     """
     nt, n, _ = vals.shape
@@ -334,18 +335,18 @@ def factor_sweep_1d(vals, transpose, scale, periodic, low, cp, den, z, sm):
             gamma = -diag[0]
             diag[0] -= gamma
             diag[n - 1] -= lower[0] * upper[n - 1] / gamma
-        den[k, 0] = diag[0]
-        cp[k, 0] = upper[0] / diag[0]
+        den[k, 0] = 1.0 / diag[0]
+        cp[k, 0] = upper[0] * den[k, 0]
         low[k, 0] = 0.0
         for i in range(1, n):
             low[k, i] = lower[i]
-            den[k, i] = diag[i] - lower[i] * cp[k, i - 1]
-            cp[k, i] = upper[i] / den[k, i] if i < n - 1 else 0.0
+            den[k, i] = 1.0 / (diag[i] - lower[i] * cp[k, i - 1])
+            cp[k, i] = upper[i] * den[k, i] if i < n - 1 else 0.0
         if periodic:
-            z[k, 0] = gamma / den[k, 0]
+            z[k, 0] = gamma * den[k, 0]
             for i in range(1, n):
                 ui = upper[n - 1] if i == n - 1 else 0.0
-                z[k, i] = (ui - lower[i] * z[k, i - 1]) / den[k, i]
+                z[k, i] = (ui - lower[i] * z[k, i - 1]) * den[k, i]
             for i in range(n - 2, -1, -1):
                 z[k, i] -= cp[k, i] * z[k, i + 1]
             sm[k, 0] = lower[0] / gamma
@@ -356,9 +357,9 @@ def factor_sweep_1d(vals, transpose, scale, periodic, low, cp, den, z, sm):
 def solve_factored(low, cp, den, z, sm, k, periodic, rhs, out):
     """Solve the system factored by ``factor_sweep_1d`` at step k."""
     n = rhs.shape[0]
-    out[0] = rhs[0] / den[k, 0]
+    out[0] = rhs[0] * den[k, 0]
     for i in range(1, n):
-        out[i] = (rhs[i] - low[k, i] * out[i - 1]) / den[k, i]
+        out[i] = (rhs[i] - low[k, i] * out[i - 1]) * den[k, i]
     for i in range(n - 2, -1, -1):
         out[i] -= cp[k, i] * out[i + 1]
     if periodic:
