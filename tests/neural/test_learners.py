@@ -160,3 +160,36 @@ def test_run_trial_scores_continuous_games_against_the_pde():
         assert key in res.final
     assert len(res.policy) == 2 and res.policy[0].shape[1:] == (1, pde_reference(mb.make("segregation-2pop-v0")).grid.size)
     assert res.flow[0].shape[0] == 5 and len(res.reference_flow) == 2
+
+
+SEGREGATION = dict(CI, n_agents=2000)
+
+
+def test_maddpg_segregation_density_approaches_the_pde_equilibrium():
+    """segregation-2pop-v0 (unit torus, PDE grid 200 x 100): the particle densities of both
+    populations move to the PDE equilibrium (the populations separate): W1 falls at least 3x."""
+    game = mb.make("segregation-2pop-v0")
+    ref = pde_reference(game)
+    learner = MADDPG(game, MADDPGConfig(**SEGREGATION), np.random.default_rng(0))
+    start = score_continuous(game, learner, ref)
+    for _ in range(60):
+        learner.step()
+    end = score_continuous(game, learner, ref)
+    for k in range(2):
+        assert end["w1_per_population"][k] <= start["w1_per_population"][k] / 3, (start["w1_per_population"],
+                                                                                  end["w1_per_population"])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="not reached in the budgets measured (see the issue 8 report): the zero "
+                                        "control's near-uniform flow is hard to exploit (E = 0.039), and beating "
+                                        "it needs the equilibrium's steep controls near T")
+def test_maddpg_segregation_exploitability_falls_3x():
+    game = mb.make("segregation-2pop-v0")
+    ref = pde_reference(game)
+    learner = MADDPG(game, MADDPGConfig(**dict(SEGREGATION, action_bound=5.0, tau=0.01)), np.random.default_rng(0))
+    start = score_continuous(game, learner, ref)
+    for _ in range(300):
+        learner.step()
+    end = score_continuous(game, learner, ref)
+    assert end["exploitability"] <= start["exploitability"] / 3, (start["exploitability"], end["exploitability"])
