@@ -24,6 +24,16 @@ population all acting with their population's actor:
 ``done`` is the environment's ``terminated`` (the horizon T): the last step's target is its
 reward (which includes the terminal cost), with no bootstrap.
 
+Parametrisation of Q (``config.critic_form``, ``config.explicit_control_cost``). An action held
+for one step of length dt changes Q only at order dt, ``Q(s, a) - Q(s, a') = O(dt)``, next to an
+O(1) value: a plain MLP's action gradient is then mostly fitting error, and Adam follows its sign
+at full speed (we measured actors driven to the bound within ~100 updates on the torus games).
+The default is therefore the advantage form ``Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s)))``
+(Tallec, Blier & Ollivier 2019), in which ``Q'(s', mu'(s')) = V'(s')`` and the actor ascends
+``A(s, mu(s))`` (the same gradient as Q's, divided by dt), with the step's control cost
+``-|a|^2/2``, known from the game, written into A exactly. ``critic_form="q"`` and
+``explicit_control_cost=False`` give the plain DDPG critic.
+
 The feedback the learner outputs is ``alpha_k(t, x) = mu_k(t, x, m_k^N(t))`` with ``m^N`` the
 particle densities of a noise-free rollout (``eval_agents`` particles, a fixed seed): on the
 PDE grid it is scored exactly by ``reference_solvers.pde.policy.evaluate_control``
