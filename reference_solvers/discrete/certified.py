@@ -68,6 +68,8 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
     warm_starts.append(lambda: iterative.mirror_descent(game, warm_stages[0], learning_rate=1.0 / scale, tol=tol))
     fp_done = 0
     for make_warm in warm_starts:
+        if time.perf_counter() - start > max_seconds:
+            break
         warm = make_warm()
         if warm.method == "fictitious-play":
             its += warm.iterations - fp_done
@@ -96,5 +98,8 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
                 method = f"{warm.method} + active-set Newton ({how})"
             if best.exploitability <= tol:
                 return Solution(best, method, its, "converged")
+    if time.perf_counter() - start > max_seconds:
+        return Solution(best, method, its, f"time budget of {max_seconds:g} s spent; best "
+                                           f"exploitability {best.exploitability:.3g} > {tol:g}")
     return Solution(best, method, its, f"no support of the warm starts polished to {tol:g}; "
                                        f"best exploitability {best.exploitability:.3g}")
