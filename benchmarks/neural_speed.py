@@ -82,7 +82,7 @@ def figure(path, game, ref, score, title):
     for k in range(K):
         for col, frac in enumerate((0.0, 0.5, 1.0)):
             j = int(round(frac * (len(times) - 1)))
-            n = int(round(frac * ref.problem.nt))
+            n = int(np.argmin(np.abs(ref.times - times[j])))
             ax = axes[k][col]
             ax.plot(x, ref.m[k][n], "k-", lw=2, label="PDE equilibrium")
             ax.step(x, score["flow"][k][j], where="mid", color="C1", lw=1, label="particles (learner)")
