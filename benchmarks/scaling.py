@@ -36,7 +36,7 @@ from mfgbench.learners.fictitious_play import FictitiousPlay  # noqa: E402
 SIZES = [10, 30, 100, 200, 300]
 HORIZONS = [10, 25, 50, 100, 200]
 PDE_1D = [125, 250, 500, 1000, 2000]
-PDE_2D = [16, 24, 32, 48, 64]
+PDE_2D = [16, 24, 32, 48]
 PDE_2D_NT = 32
 BOUND_TARGET = 3.0
 
