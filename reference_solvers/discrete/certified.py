@@ -6,7 +6,9 @@ with exact ``E(pi) <= tol``. What works on the toolkit's games, in the order tri
 
 1. **Best-response iteration** ``pi <- BR(mu^pi)`` from the uniform profile. Games with a
    pure equilibrium that this map reaches (e.g. lq-v0, large weakly coupled garnets) are
-   done here, with ``E = 0`` up to round-off.
+   done here, with ``E = 0`` up to round-off. Where it cycles between nearly equal pure
+   profiles instead (big weakly coupled garnets), the states where the last iterate and
+   its best response disagree are taken as the support and polished as in 2.
 2. **Warm start + active-set Newton polish.** A first-order method (fictitious play after
    ``warm_stages`` iterations, one run checkpointed at growing counts; then online mirror
    descent) gives a rough equilibrium. Its *support* (first the actions it
@@ -28,8 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mfgbench.core.policy import greedy_policy
 from reference_solvers.discrete import iterative
 from reference_solvers.discrete.newton import newton_polish
+from reference_solvers.discrete.problem import analyse
 
 GAP_LADDER = (1e-2, 1e-1, 3e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5)
 """Support thresholds tried by the polish, relative to the game's reward scale (best first
@@ -51,6 +55,20 @@ def _reward_scale(analysis) -> float:
     return max(1.0, max(float(np.ptp(q)) / max(1, q.shape[0]) for q in analysis.q_best))
 
 
+def _cycle_start(game, analysis, max_mixed: int = 400):
+    """Half-half mixture of the best best-response iterate and its own best response, or
+    None when they agree or differ at more than ``max_mixed`` states.
+
+    Where best-response iteration cycles near a pure equilibrium (large weakly coupled
+    games), the states at which consecutive iterates disagree are where the equilibrium
+    mixes; this mixture gives the polish that support."""
+    nxt = tuple(greedy_policy(q) for q in analysis.q_best)
+    differ = sum(int((np.abs(a - b).sum(axis=-1) > 0).sum()) for a, b in zip(analysis.policy, nxt))
+    if differ == 0 or differ > max_mixed:
+        return None
+    return analyse(game, tuple(0.5 * (a + b) for a, b in zip(analysis.policy, nxt)))
+
+
 def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tuple = (100, 400, 1600),
           polish_rounds: int = 4) -> Solution:
     """Run the pipeline of the module docstring until the exact exploitability is at most
@@ -62,6 +80,14 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
     best, method, its = br.analysis, br.method, br.iterations
     if best.exploitability <= tol:
         return Solution(best, method, its, "converged")
+    cycle = _cycle_start(game, br.analysis)
+    if cycle is not None:
+        pol = newton_polish(game, cycle, tol, rounds=polish_rounds, weight_floor=0.1, deadline=start + max_seconds)
+        its += pol.iterations
+        if pol.analysis.exploitability < best.exploitability:
+            best, method = pol.analysis, "best-response iteration + active-set Newton (support: the BR cycle)"
+        if best.exploitability <= tol:
+            return Solution(best, method, its, "converged")
     scale = _reward_scale(best)
     fp = iterative.fictitious_play_stages(game, stages=warm_stages, deadline=start + max_seconds)
     warm_starts = [lambda: next(fp) for _ in warm_stages]
