@@ -64,3 +64,11 @@ def test_random_monotone_garnet_is_certified(S, A, B, T, K, coupling, seed):
     ref = reference(game, tol=1e-8, cache=False)
     assert ref.certified, ref.reason
     assert ref.exploitability == pytest.approx(mb.exploitability(game, ref.policy), abs=1e-14)
+
+
+@pytest.mark.slow
+def test_big_garnet_is_certified():
+    """The benchmark's scaling case: S = 10^4, A = 5, B = 5, T = 50."""
+    game = mb.make("garnet-v0", S=10_000, A=5, B=5, T=50)
+    ref = reference(game, tol=1e-8, cache=False, max_seconds=300)
+    assert ref.certified, ref.reason
