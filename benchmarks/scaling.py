@@ -3,9 +3,10 @@
 1. crowd-2d-v0 (5 actions, 5 noise successors) from 10 x 10 to 300 x 300 cells, T = 50: time of one
    exact exploitability evaluation (flow, rewards, policy value and best response), of one
    fictitious-play iteration, and of one backward sweep (the ``policy_value`` kernel; and the fused
-   policy-value + best-response sweep, serial and on all cores) against the memory-bandwidth bound
-   of that sweep: the bytes it must touch (rewards, policy, successor lists and probabilities once
-   per time step, values) divided by the copy bandwidth measured here (numpy copy of 256 MB).
+   policy-value + best-response sweep) against the memory-bandwidth bound of that sweep: the bytes
+   it must touch (rewards, policy, successor lists and probabilities once per time step, values)
+   divided by the copy bandwidth (numpy copy of 256 MB) measured right before that case's sweeps,
+   so that both see the same load on a shared machine.
 2. crowd-2d-v0 50 x 50 with T from 10 to 200: the same times against the horizon.
 3. PDE reference (Newton, to residual 1e-10): 1D crowd-continuous-v0 with Nt = Nx against
    Nx * Nt, and 2D exit-room-2d-v0 with Nt fixed against Nx * Ny.
@@ -68,22 +69,21 @@ def random_policy(game, rng):
     return tuple(out)
 
 
-def crowd_case(size, T, bandwidth, repeats):
+def crowd_case(size, T, repeats):
     game = mb.make("crowd-2d-v0", size=size, horizon=T + 1)   # horizon counts reward times
     pi = random_policy(game, np.random.default_rng(0))
     t_eval = median_seconds(lambda: mb.exploitability(game, pi), repeats=repeats)
     fp = FictitiousPlay(game)
     t_fp = median_seconds(fp.step, repeats=repeats)
     model = induced_model(game, pi)
+    bandwidth = copy_bandwidth()
     R, succ, prob, g = model.rewards[0], model.succ[0], model.prob[0], model.terminal[0]
     t_sweep = median_seconds(lambda: kernels.policy_value(R, succ, prob, g, pi[0]), repeats=repeats)
     t_fused = median_seconds(lambda: kernels.evaluation_sweep(R, succ, prob, g, pi[0]), repeats=repeats)
-    t_fused_par = median_seconds(lambda: kernels.evaluation_sweep_parallel(R, succ, prob, g, pi[0]),
-                                 repeats=repeats)
     S, A = R.shape[1:]
     B = succ.shape[3]
     return dict(size=size, S=S, T=game.horizon, eval=t_eval, fp=t_fp, sweep=t_sweep, fused=t_fused,
-                fused_par=t_fused_par, bound=sweep_bytes(game.horizon, S, A, B) / bandwidth,
+                bandwidth=bandwidth, bound=sweep_bytes(game.horizon, S, A, B) / bandwidth,
                 bound_fused=sweep_bytes(game.horizon, S, A, B, fused=True) / bandwidth)
 
 
@@ -110,21 +110,19 @@ def main(argv=None):
     pde_2d = PDE_2D[:3] if args.quick else PDE_2D
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    crowd_case(10, 5, 1e10, 1)   # compile every kernel outside the timings
-    bandwidth = copy_bandwidth()
-    print(f"measured copy bandwidth: {bandwidth / 1e9:.2f} GB/s (read + write, numpy copy of 256 MB)")
+    crowd_case(10, 5, 1)   # compile every kernel outside the timings
 
     print("\n1. crowd-2d-v0, T = 50: time against the number of states S (5 actions, 5 successors)")
-    head = (f"{'cells':>9s} {'S':>7s} {'evaluate s':>11s} {'FP iter s':>10s} {'sweep s':>9s} {'bound s':>9s} "
-            f"{'x bound':>7s} {'fused s':>9s} {'fused 2c s':>10s} {'x bound':>7s}")
+    head = (f"{'cells':>9s} {'S':>7s} {'evaluate s':>11s} {'FP iter s':>10s} {'sweep s':>9s} {'copy GB/s':>9s} "
+            f"{'bound s':>9s} {'x bound':>7s} {'fused s':>9s} {'x bound':>7s}")
     print(head)
     by_size = []
     for size in sizes:
-        r = crowd_case(size, 50, bandwidth, repeats=3 if size >= 200 else 5)
+        r = crowd_case(size, 50, repeats=3 if size >= 200 else 5)
         by_size.append(r)
         print(f"{size:4d}x{size:<4d} {r['S']:7d} {r['eval']:11.4f} {r['fp']:10.4f} {r['sweep']:9.4f} "
-              f"{r['bound']:9.4f} {r['sweep'] / r['bound']:7.2f} {r['fused']:9.4f} {r['fused_par']:10.4f} "
-              f"{min(r['fused'], r['fused_par']) / r['bound_fused']:7.2f}", flush=True)
+              f"{r['bandwidth'] / 1e9:9.1f} {r['bound']:9.4f} {r['sweep'] / r['bound']:7.2f} {r['fused']:9.4f} "
+              f"{r['fused'] / r['bound_fused']:7.2f}", flush=True)
     big = [r for r in by_size if r["S"] >= 10_000] or by_size
     print("slopes (S >= 10^4): " + ", ".join(
         f"{key} {slope([r['S'] for r in big], [r[key] for r in big]):.2f}" for key in ("eval", "fp", "sweep")))
@@ -137,7 +135,7 @@ def main(argv=None):
     print(f"{'T':>5s} {'evaluate s':>11s} {'FP iter s':>10s} {'sweep s':>9s}")
     by_T = []
     for T in horizons:
-        r = crowd_case(50, T, bandwidth, repeats=5)
+        r = crowd_case(50, T, repeats=5)
         by_T.append(r)
         print(f"{r['T']:5d} {r['eval']:11.4f} {r['fp']:10.4f} {r['sweep']:9.4f}", flush=True)
     Ts = np.array([r["T"] for r in by_T], dtype=float)

@@ -1,8 +1,8 @@
 """The fast paths of the exact core and of the exact learners against the slow, obvious ones.
 
 Whole-horizon and fused kernels against their numpy twins (built from the per-sweep twins),
-the multi-threaded sweep against the serial one, and the learners' fused steps against the
-step-by-step algorithm written out with the public core functions.
+and the learners' fused steps against the step-by-step algorithm written out with the public
+core functions.
 """
 import numpy as np
 import pytest
@@ -74,21 +74,10 @@ def test_whole_horizon_and_fused_kernels_match_their_twins(T, S, A, B, static, t
     np.testing.assert_allclose(score, score_np, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("static", [True, False])
-def test_parallel_sweep_equals_the_serial_sweep(static):
-    rng = np.random.default_rng(7)
-    R, succ, prob, g, pi = _model_arrays(rng, 6, 3000, 5, 4, static, ties=True)
-    serial = kernels.evaluation_sweep(R, succ, prob, g, pi)
-    parallel = kernels.evaluation_sweep_parallel(R, succ, prob, g, pi)
-    for a, b in zip(serial, parallel):
-        np.testing.assert_array_equal(a, b)   # same arithmetic per state, only spread over threads
-
-
-def test_evaluate_agrees_with_separate_sweeps_on_a_large_game():
-    """Above the threshold ``evaluate`` takes the parallel sweep; values and best response
-    must equal the separate policy-value and best-response sweeps."""
-    game = mb.make("crowd-2d-v0", size=220, horizon=3)
-    assert game.populations[0].n_states * 5 * 5 >= kernels.PARALLEL_MIN_WORK
+def test_evaluate_agrees_with_separate_sweeps():
+    """``evaluate`` takes the fused sweep; values and best response must equal the separate
+    policy-value and best-response sweeps."""
+    game = mb.make("crowd-2d-v0", size=30, horizon=5)
     pi = tuple(np.random.default_rng(3).dirichlet(np.ones(5), size=(game.horizon, game.populations[0].n_states))
                for _ in game.populations)
     ev = mb.evaluate(game, pi)

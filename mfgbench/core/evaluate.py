@@ -237,11 +237,7 @@ def evaluate(game, policy) -> Evaluation:
 
 
 def _evaluation_sweep(model: FlowModel, k: int, pi):
-    R, succ = model.rewards[k], model.succ[k]
-    _, S, A = R.shape
-    sweep = (kernels.evaluation_sweep_parallel if S * A * succ.shape[3] >= kernels.PARALLEL_MIN_WORK
-             else kernels.evaluation_sweep)
-    return sweep(R, succ, model.prob[k], model.terminal[k], pi)
+    return kernels.evaluation_sweep(model.rewards[k], model.succ[k], model.prob[k], model.terminal[k], pi)
 
 
 def exploitability(game, policy) -> float:

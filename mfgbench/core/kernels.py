@@ -10,7 +10,6 @@ tests hold them equal to 1e-12.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from mfgbench._jit import jit
@@ -162,18 +161,6 @@ def best_response_values_numpy(R, succ, prob, g):
 TIE_TOL = 1e-12
 """Relative tie tolerance of greedy choices, the same as ``policy.greedy_policy``."""
 
-_jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
-"""Flags of the multi-threaded twins of the large-game sweeps (same kernels, ``prange`` over
-states). Used only above ``PARALLEL_MIN_WORK`` entries per time step: below it, waking the
-threads costs more than the sweep."""
-
-_jit_inline = numba.njit(cache=True, nogil=True, inline="always")
-"""Flags of a kernel's helper that must be inlined into its callers: a call per state would
-pay reference counting on every array argument (and, across threads, contended counters)."""
-
-PARALLEL_MIN_WORK = 1_000_000
-"""S * A * B per time step above which the evaluation sweep runs on all cores."""
-
 
 @jit
 def push_flow(mu0, pi, succ, prob):
@@ -236,42 +223,15 @@ def push_flow_numpy(mu0, pi, succ, prob):
     return mu
 
 
-@_jit_inline
-def _sweep_state(t, s, tt, R, succ, prob, pi, V, W, Q, br):
-    """One state of the fused evaluation sweep: ``V^pi[t, s]``, ``V^BR[t, s]``, ``Q^BR[t, s]``
-    and the greedy best response ``br[t, s]`` (lowest action within the tie tolerance)."""
-    A = R.shape[2]
-    B = succ.shape[3]
-    v = 0.0
-    best = -np.inf
-    for a in range(A):
-        q_pi = R[t, s, a]
-        q_br = R[t, s, a]
-        for b in range(B):
-            nxt = succ[tt, s, a, b]
-            p = prob[tt, s, a, b]
-            q_pi += p * V[t + 1, nxt]
-            q_br += p * W[t + 1, nxt]
-        v += pi[t, s, a] * q_pi
-        Q[t, s, a] = q_br
-        if q_br > best:
-            best = q_br
-    V[t, s] = v
-    W[t, s] = best
-    threshold = best - TIE_TOL * max(1.0, abs(best))
-    for a in range(A):
-        if Q[t, s, a] >= threshold:
-            br[t, s, a] = 1.0
-            break
-
-
 @jit
 def evaluation_sweep(R, succ, prob, g, pi):
     """Policy value and best response in one backward pass over the same arrays.
 
     Returns ``(V^pi[t, s], V^BR[t, s], Q^BR[t, s, a], BR[t, s, a])``, equal to
-    ``policy_value``, ``best_response_values`` and ``greedy_policy`` of its Q."""
+    ``policy_value``, ``best_response_values`` and ``greedy_policy`` of its Q (the lowest
+    action within the relative tie tolerance)."""
     T, S, A = R.shape
+    B = succ.shape[3]
     static = succ.shape[0] == 1
     V = np.empty((T + 1, S))
     W = np.empty((T + 1, S))
@@ -282,25 +242,27 @@ def evaluation_sweep(R, succ, prob, g, pi):
     for t in range(T - 1, -1, -1):
         tt = 0 if static else t
         for s in range(S):
-            _sweep_state(t, s, tt, R, succ, prob, pi, V, W, Q, br)
-    return V, W, Q, br
-
-
-@_jit_parallel
-def evaluation_sweep_parallel(R, succ, prob, g, pi):
-    """``evaluation_sweep`` with the states of each time step spread over the cores."""
-    T, S, A = R.shape
-    static = succ.shape[0] == 1
-    V = np.empty((T + 1, S))
-    W = np.empty((T + 1, S))
-    Q = np.empty((T, S, A))
-    br = np.zeros((T, S, A))
-    V[T] = g
-    W[T] = g
-    for t in range(T - 1, -1, -1):
-        tt = 0 if static else t
-        for s in numba.prange(S):
-            _sweep_state(t, s, tt, R, succ, prob, pi, V, W, Q, br)
+            v = 0.0
+            best = -np.inf
+            for a in range(A):
+                q_pi = R[t, s, a]
+                q_br = R[t, s, a]
+                for b in range(B):
+                    nxt = succ[tt, s, a, b]
+                    p = prob[tt, s, a, b]
+                    q_pi += p * V[t + 1, nxt]
+                    q_br += p * W[t + 1, nxt]
+                v += pi[t, s, a] * q_pi
+                Q[t, s, a] = q_br
+                if q_br > best:
+                    best = q_br
+            V[t, s] = v
+            W[t, s] = best
+            threshold = best - TIE_TOL * max(1.0, abs(best))
+            for a in range(A):
+                if Q[t, s, a] >= threshold:
+                    br[t, s, a] = 1.0
+                    break
     return V, W, Q, br
 
 
