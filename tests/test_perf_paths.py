@@ -156,3 +156,14 @@ def test_flow_without_rewards_is_the_induced_flow(game_id, rng):
         for t in range(game.horizon):
             step_by_step.append(kernels.push_forward_numpy(step_by_step[-1], pi[0][t], succ, prob))
         np.testing.assert_allclose(mb.distribution(game, pi)[0], np.array(step_by_step), rtol=0, atol=1e-14)
+
+
+def test_static_tables_follow_the_games_transition_cache():
+    """The one-slice tables held per game are rebuilt when the game's own cache is replaced."""
+    game = mb.make("garnet-v0", S=4, A=3, B=2, T=2, coupling=0.0)
+    pi = mb.uniform_policy(game)
+    mb.exploitability(game, pi)
+    game._kernels = [(np.zeros((4, 3, 1), dtype=np.int64), np.ones((4, 3, 1)))]   # everyone goes to state 0
+    game._transition_cache.clear()
+    flow = mb.distribution(game, pi)[0]
+    np.testing.assert_array_equal(flow[1:], np.eye(4)[[0] * game.horizon])

@@ -149,16 +149,18 @@ def model_of_profile(game, profile) -> FlowModel:
 
 _STATIC_TABLES = weakref.WeakKeyDictionary()
 """Per game with static transitions: its tables as one-time-slice arrays ``succ[None]``,
-``prob[None]`` (what the kernels take), built once after the first validation."""
+``prob[None]`` (what the kernels take), and the game's cached pairs they were made from."""
 
 
 def _static_tables(game, q):
-    tables = _STATIC_TABLES.get(game)
-    if tables is None or q.validate:
-        pairs = [q.transitions(k, 0, None) for k in range(game.n_populations)]
-        tables = (tuple(s[None] for s, _ in pairs), tuple(p[None] for _, p in pairs))
-        _STATIC_TABLES[game] = tables
-    return tables
+    entry = _STATIC_TABLES.get(game)
+    K = game.n_populations
+    # rebuilt on a game's first (validating) use and whenever its own transition cache changed
+    if entry is None or q.validate or any(game._transition_cache.get(k) is not entry[0][k] for k in range(K)):
+        pairs = [q.transitions(k, 0, None) for k in range(K)]
+        entry = (pairs, (tuple(s[None] for s, _ in pairs), tuple(p[None] for _, p in pairs)))
+        _STATIC_TABLES[game] = entry
+    return entry[1]
 
 
 def flow_of_profile(game, profile) -> tuple:
