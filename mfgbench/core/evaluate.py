@@ -119,9 +119,17 @@ def model_of_profile(game, profile) -> FlowModel:
     R = [np.empty((T, p.n_states, p.n_actions)) for p in pops]
     if game.static_transitions:
         succ, prob = _static_tables(game, q)
-        flows, L = zip(*[kernels.flow_and_measure(pops[k].mu0, profile[k], succ[k], prob[k]) for k in range(K)])
+        if sum(pi.size for pi in profile) <= _MEASURE_IN_KERNEL_MAX:
+            # small games: L_t for every t from the flow's own pass (no numpy call per step)
+            flows, L = zip(*[kernels.flow_and_measure(pops[k].mu0, profile[k], succ[k], prob[k])
+                             for k in range(K)])
+        else:   # large games: L_t one step at a time, no T x S x A array held
+            flows = [kernels.push_flow(pops[k].mu0, profile[k], succ[k], prob[k]) for k in range(K)]
+            L = None
         for t in range(T):
-            mf = MeanField(t, tuple([f[t] for f in flows]), tuple([x[t] for x in L]))
+            L_t = tuple([x[t] for x in L]) if L is not None else \
+                tuple([f[t][:, None] * pi[t] for f, pi in zip(flows, profile)])
+            mf = MeanField(t, tuple([f[t] for f in flows]), L_t)
             for k in range(K):
                 R[k][t] = q.rewards(k, t, mf)
     else:
@@ -146,6 +154,10 @@ def model_of_profile(game, profile) -> FlowModel:
     q.done()
     return FlowModel(tuple(flows), tuple(R), tuple(succ), tuple(prob), g)
 
+
+_MEASURE_IN_KERNEL_MAX = 1 << 16
+"""Policy entries (all populations) up to which ``model_of_profile`` takes L_t from the
+flow kernel; above, one step at a time (a T x S x A array costs more in page faults)."""
 
 _STATIC_TABLES = weakref.WeakKeyDictionary()
 """Per game with static transitions: its tables as one-time-slice arrays ``succ[None]``,
