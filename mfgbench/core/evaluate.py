@@ -133,20 +133,20 @@ def model_of_profile(game, profile) -> FlowModel:
             for k in range(K):
                 R[k][t] = q.rewards(k, t, mf)
     else:
-        flows = [np.empty((T + 1, p.n_states)) for p in game.populations]
+        flows = [np.empty((T + 1, p.n_states)) for p in pops]
         for k in range(K):
-            flows[k][0] = game.populations[k].mu0
+            flows[k][0] = pops[k].mu0
         succ = [[] for _ in range(K)]
         prob = [[] for _ in range(K)]
         for t in range(T):
-            mu_t = tuple(flows[k][t] for k in range(K))
-            mf = MeanField(t, mu_t, tuple(mu_t[k][:, None] * profile[k][t] for k in range(K)))
+            mu_t = tuple([f[t] for f in flows])
+            mf = MeanField(t, mu_t, tuple([m[:, None] * pi[t] for m, pi in zip(mu_t, profile)]))
             for k in range(K):
                 R[k][t] = q.rewards(k, t, mf)
                 s_t, p_t = q.transitions(k, t, mf)
                 succ[k].append(s_t)
                 prob[k].append(p_t)
-                flows[k][t + 1] = kernels.push_forward(flows[k][t], profile[k][t], s_t, p_t)
+                flows[k][t + 1] = kernels.push_forward(mu_t[k], profile[k][t], s_t, p_t)
         succ = [np.stack(x) for x in succ]
         prob = [np.stack(x) for x in prob]
     mf_T = MeanField(T, tuple([f[T] for f in flows]), (None,) * K)
@@ -187,11 +187,11 @@ def flow_of_profile(game, profile) -> tuple:
     for k in range(K):
         flows[k][0] = game.populations[k].mu0
     for t in range(T):
-        mu_t = tuple(flows[k][t] for k in range(K))
-        mf = MeanField(t, mu_t, tuple(mu_t[k][:, None] * profile[k][t] for k in range(K)))
+        mu_t = tuple([f[t] for f in flows])
+        mf = MeanField(t, mu_t, tuple([m[:, None] * pi[t] for m, pi in zip(mu_t, profile)]))
         for k in range(K):
             s_t, p_t = q.transitions(k, t, mf)
-            flows[k][t + 1] = kernels.push_forward(flows[k][t], profile[k][t], s_t, p_t)
+            flows[k][t + 1] = kernels.push_forward(mu_t[k], profile[k][t], s_t, p_t)
     return tuple(flows)
 
 
