@@ -141,7 +141,7 @@ def _build(game, profile, tol, iterations, method, reason, start, cached) -> Ref
 
 
 def reference(game, tol: float = 1e-8, *, cache: bool = True, cache_path=None,
-              max_seconds: float = 60.0) -> Reference:
+              max_seconds: float = 300.0) -> Reference:
     """A reference equilibrium of ``game`` certified at exploitability ``<= tol`` (absolute),
     or the best profile found with ``certified=False`` and a ``reason``.
 
