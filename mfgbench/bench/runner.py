@@ -208,6 +208,7 @@ def run_suite(suite: Suite, out="results", workers: int | None = None, resume: b
         if done is not None:
             summaries[spec.name] = done
         else:
+            store.remove_orphan_temporaries(root / spec.name)
             jobs.append((spec, root / spec.name, cache, revision))
     skipped = len(summaries)
     _prepare_references(jobs, quiet)

@@ -110,3 +110,11 @@ def finished_summary(folder) -> dict | None:
         return read_json(path)
     except (OSError, ValueError):
         return None
+
+
+def remove_orphan_temporaries(folder) -> None:
+    """Delete temporaries a killed writer left behind (they never replaced a real file)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)

@@ -132,7 +132,6 @@ def quick() -> Suite:
     exact = _available(["fictitious-play", "mirror-descent"])
     trials = grid(["crowd-1d-v0", "predator-prey-v0"], exact, [0, 1], 20)
     trials += grid([g for g in ["left-right-v0"] if _registered(g)], _available(TABULAR), [0, 1], 10)
-    trials += grid([g for g in ["crowd-continuous-v0"] if _registered(g)], exact, [0], 20)
     return Suite("quick", trials)
 
 
