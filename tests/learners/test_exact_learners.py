@@ -98,3 +98,33 @@ def test_learner_config_errors_are_clear():
         make_learner("fictitious-play", game, best_response="greedy")
     with pytest.raises(KeyError, match="unknown learner 'nope'"):
         make_learner("nope", game)
+
+
+OMD_BEACH_BUMP = pytest.mark.xfail(strict=True, reason="OMD's TV to the reference on beach-bar-v0 rises once early "
+                                   "(iterations 3-7 at lr 1; 30-60 at lr 0.1) before falling: not monotone")
+
+
+@pytest.mark.parametrize("game_id,learner,config", [
+    ("left-right-v0", "fictitious-play", {}), ("beach-bar-v0", "fictitious-play", {}),
+    ("left-right-v0", "mirror-descent", {"learning_rate": 1.0}),
+    pytest.param("beach-bar-v0", "mirror-descent", {"learning_rate": 1.0}, marks=OMD_BEACH_BUMP),
+])
+def test_distribution_error_to_the_certified_reference_falls(game_id, learner, config):
+    game = mb.make(game_id)
+    ref = mb.reference(game, cache=False)
+    assert ref.certified
+    from mfgbench.metrics import distribution_error
+    agent = make_learner(learner, game, rng=np.random.default_rng(0), **config)
+    # MFGLib's time convention: the transition after the last decision time is a dummy (no reward
+    # follows it), so the flow at T depends on an irrelevant action; compare mu_t for t < T
+    ref_flow = tuple(f[:-1] for f in ref.flow)
+    errors = []
+    for _ in range(60):
+        agent.step()
+        flow = tuple(f[:-1] for f in mb.distribution(game, agent.policy))
+        errors.append(distribution_error(game, flow, ref_flow).tv)
+    errors = np.array(errors)
+    assert errors[-1] < 0.5 * errors[0]
+    # monotone along a geometric subsequence of iterations (single steps of FP can wobble)
+    marks = errors[[0, 2, 6, 14, 29, 59]]
+    assert np.all(np.diff(marks) <= 1e-12), marks
