@@ -60,7 +60,40 @@ class MeanField:
     L: tuple
 
 
-class Game:
+class PopulationGame:
+    """What every finite-state game kind shares: validated populations and the cache of
+    transitions that do not depend on the mean field."""
+
+    id: str = "game"
+
+    def _set_populations(self, populations, params):
+        if isinstance(populations, Population):
+            populations = (populations,)
+        populations = tuple(populations)
+        if not populations:
+            raise GameError(f"game {self.id}: needs at least one population")
+        self.populations = tuple(_checked_population(self.id, k, p) for k, p in enumerate(populations))
+        self.params = dict(params or {})
+        self._validated = False
+        self._transition_cache: dict = {}
+
+    @property
+    def n_populations(self) -> int:
+        return len(self.populations)
+
+    @property
+    def mu0(self) -> tuple:
+        return tuple(p.mu0 for p in self.populations)
+
+    def _cached_transition(self, k: int, build):
+        if k not in self._transition_cache:
+            succ, prob = build()
+            self._transition_cache[k] = (np.ascontiguousarray(succ, dtype=np.int64),
+                                         np.ascontiguousarray(prob, dtype=np.float64))
+        return self._transition_cache[k]
+
+
+class Game(PopulationGame):
     """Base class of finite-horizon games (see the module docstring for the contract).
 
     Subclasses call ``Game.__init__`` with the horizon and populations, then
@@ -76,18 +109,10 @@ class Game:
     static_transitions: bool = False
 
     def __init__(self, horizon: int, populations, params: dict | None = None):
-        if isinstance(populations, Population):
-            populations = (populations,)
-        populations = tuple(populations)
         if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
             raise GameError(f"game {self.id}: horizon must be an integer >= 1, got {horizon!r}")
-        if not populations:
-            raise GameError(f"game {self.id}: needs at least one population")
         self.horizon = int(horizon)
-        self.populations = tuple(_checked_population(self.id, k, p) for k, p in enumerate(populations))
-        self.params = dict(params or {})
-        self._validated = False
-        self._transition_cache: dict = {}
+        self._set_populations(populations, params)
 
     # -- the game's functions (override) ---------------------------------------------
     def rewards(self, k: int, t: int, mf: MeanField) -> np.ndarray:
@@ -99,26 +124,13 @@ class Game:
     def terminal(self, k: int, mf: MeanField) -> np.ndarray:
         return np.zeros(self.populations[k].n_states)
 
-    # -- conveniences ----------------------------------------------------------------
-    @property
-    def n_populations(self) -> int:
-        return len(self.populations)
-
-    @property
-    def mu0(self) -> tuple:
-        return tuple(p.mu0 for p in self.populations)
-
     def __repr__(self):
         sizes = ", ".join(f"{p.name}: S={p.n_states} A={p.n_actions}" for p in self.populations)
         return f"<{type(self).__name__} {self.id} T={self.horizon} ({sizes})>"
 
     def static_transition(self, k: int):
         """Population k's transitions when they depend on neither time nor the mean field."""
-        if k not in self._transition_cache:
-            succ, prob = self.transitions(k, 0, None)
-            self._transition_cache[k] = (np.ascontiguousarray(succ, dtype=np.int64),
-                                         np.ascontiguousarray(prob, dtype=np.float64))
-        return self._transition_cache[k]
+        return self._cached_transition(k, lambda: self.transitions(k, 0, None))
 
 
 def _checked_population(game_id: str, k: int, p: Population) -> Population:

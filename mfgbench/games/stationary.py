@@ -25,12 +25,12 @@ from __future__ import annotations
 import numpy as np
 
 from mfgbench.errors import GameError
-from mfgbench.games.base import Population, _checked_population
+from mfgbench.games.base import Population, PopulationGame
 from mfgbench.games.garnet import random_kernel
 from mfgbench.games.registry import register
 
 
-class StationaryGame:
+class StationaryGame(PopulationGame):
     """Base class of stationary discounted games (see the module docstring for the contract).
 
     Subclasses call ``StationaryGame.__init__`` with ``gamma`` and the populations and
@@ -47,18 +47,10 @@ class StationaryGame:
     horizon = None
 
     def __init__(self, gamma: float, populations, params: dict | None = None):
-        if isinstance(populations, Population):
-            populations = (populations,)
-        populations = tuple(populations)
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.floating)) or not 0.0 < gamma < 1.0:
             raise GameError(f"game {self.id}: gamma must lie in (0, 1), got {gamma!r}")
-        if not populations:
-            raise GameError(f"game {self.id}: needs at least one population")
         self.gamma = float(gamma)
-        self.populations = tuple(_checked_population(self.id, k, p) for k, p in enumerate(populations))
-        self.params = dict(params or {})
-        self._validated = False
-        self._transition_cache: dict = {}
+        self._set_populations(populations, params)
 
     def rewards(self, k: int, mf) -> np.ndarray:
         raise NotImplementedError
@@ -66,25 +58,13 @@ class StationaryGame:
     def transitions(self, k: int, mf):
         raise NotImplementedError
 
-    @property
-    def n_populations(self) -> int:
-        return len(self.populations)
-
-    @property
-    def mu0(self) -> tuple:
-        return tuple(p.mu0 for p in self.populations)
-
     def __repr__(self):
         sizes = ", ".join(f"{p.name}: S={p.n_states} A={p.n_actions}" for p in self.populations)
         return f"<{type(self).__name__} {self.id} gamma={self.gamma} ({sizes})>"
 
     def static_transition(self, k: int):
         """Population k's transitions when they do not depend on the mean field."""
-        if k not in self._transition_cache:
-            succ, prob = self.transitions(k, None)
-            self._transition_cache[k] = (np.ascontiguousarray(succ, dtype=np.int64),
-                                         np.ascontiguousarray(prob, dtype=np.float64))
-        return self._transition_cache[k]
+        return self._cached_transition(k, lambda: self.transitions(k, None))
 
 
 @register("ring-road-v0", kind="stationary",

@@ -25,7 +25,6 @@ import numpy as np
 from mfgbench.core.evaluate import induced_model
 from mfgbench.core import kernels as core_kernels
 from mfgbench.core.policy import as_profile, policy_shape
-from reference_solvers.discrete import kernels
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,8 @@ def analyse(game, profile, best: bool = True, tau: float = 0.0) -> Analysis:
         if tau:
             pi = profile[k]
             bonus = np.where(pi > 0.0, -tau * np.log(np.where(pi > 0.0, pi, 1.0)), 0.0)
-            qp.append(kernels.policy_q_values(model.rewards[k] + bonus, *args[1:], pi)[1])
-        v_pi, q_pi = kernels.policy_q_values(*args, profile[k])
+            qp.append(core_kernels.policy_q_values(model.rewards[k] + bonus, *args[1:], pi)[1])
+        v_pi, q_pi = core_kernels.policy_q_values(*args, profile[k])
         if not tau:
             qp.append(q_pi)
         if best:

@@ -1,9 +1,10 @@
-"""The solver kernel (action values of a fixed policy) against its numpy twin and the core."""
+"""The kernel the solvers differentiate (action values of a fixed policy, the core's
+``policy_q_values``) against its numpy twin and the core's other evaluators."""
 import numpy as np
 import pytest
 
 from mfgbench.core import kernels as core
-from reference_solvers.discrete import kernels
+from mfgbench.core import kernels
 
 
 def _random_model(rng, T, S, A, B, static):
