@@ -123,9 +123,11 @@ TABULAR = ["fictitious-play", "mirror-descent", "qmi", "nash-q"]
 
 
 def _available(learners):
-    from mfgbench.learners import list_learners
+    """The learners that are registered and usable here (a torch-less neural stub is registered but
+    has ``available = False``)."""
+    from mfgbench.learners import learner_class, list_learners
     have = set(list_learners())
-    return [lr for lr in learners if lr in have]
+    return [lr for lr in learners if lr in have and getattr(learner_class(lr), "available", True)]
 
 
 def quick() -> Suite:

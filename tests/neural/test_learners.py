@@ -194,3 +194,14 @@ def test_maddpg_segregation_exploitability_falls_3x():
         learner.step()
     end = score_continuous(game, learner, ref)
     assert end["exploitability"] <= start["exploitability"] / 3, (start["exploitability"], end["exploitability"])
+
+
+def test_suites_list_neural_learners_only_when_torch_is_there():
+    from mfgbench.bench.suite import _available
+    assert _available(["ddpg", "maddpg", "fictitious-play", "no-such-learner"]) == ["ddpg", "maddpg", "fictitious-play"]
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from mfgbench.bench.suite import _available\n"
+            "print(_available(['ddpg', 'maddpg', 'fictitious-play']))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['fictitious-play']"
