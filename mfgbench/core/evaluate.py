@@ -116,7 +116,6 @@ def model_of_profile(game, profile) -> FlowModel:
     q = _GameQueries(game)
     pops = game.populations
     K, T = len(pops), game.horizon
-    R = [np.empty((T, p.n_states, p.n_actions)) for p in pops]
     if game.static_transitions:
         succ, prob = _static_tables(game, q)
         if sum(pi.size for pi in profile) <= _MEASURE_IN_KERNEL_MAX:
@@ -126,13 +125,27 @@ def model_of_profile(game, profile) -> FlowModel:
         else:   # large games: L_t one step at a time, no T x S x A array held
             flows = [kernels.push_flow(pops[k].mu0, profile[k], succ[k], prob[k]) for k in range(K)]
             L = None
-        for t in range(T):
-            L_t = tuple([x[t] for x in L]) if L is not None else \
-                tuple([f[t][:, None] * pi[t] for f, pi in zip(flows, profile)])
-            mf = MeanField(t, tuple([f[t] for f in flows]), L_t)
-            for k in range(K):
-                R[k][t] = q.rewards(k, t, mf)
+        R = _rewards_over_time(game, q, flows, L)
+        if R is None:
+            R = [np.empty((T, p.n_states, p.n_actions)) for p in pops]
+            for t in range(T):
+                L_t = tuple([x[t] for x in L]) if L is not None else \
+                    tuple([f[t][:, None] * pi[t] for f, pi in zip(flows, profile)])
+                mf = MeanField(t, tuple([f[t] for f in flows]), L_t)
+                for k in range(K):
+                    R[k][t] = q.rewards(k, t, mf)
+    elif (compiled := _compiled_flow(game, q, profile)) is not None:
+        # single population, mean-field-dependent transitions the game builds along the flow itself
+        flow, s_all, p_all = compiled
+        flows, succ, prob = (flow,), (s_all,), (p_all,)
+        R = _rewards_over_time(game, q, flows, (flow[:-1, :, None] * profile[0],))
+        if R is None:
+            R = [np.empty((T, pops[0].n_states, pops[0].n_actions))]
+            for t in range(T):
+                mf = MeanField(t, (flow[t],), (flow[t][:, None] * profile[0][t],))
+                R[0][t] = q.rewards(0, t, mf)
     else:
+        R = [np.empty((T, p.n_states, p.n_actions)) for p in pops]
         flows = [np.empty((T + 1, p.n_states)) for p in pops]
         for k in range(K):
             flows[k][0] = pops[k].mu0
@@ -149,10 +162,35 @@ def model_of_profile(game, profile) -> FlowModel:
                 flows[k][t + 1] = kernels.push_forward(mu_t[k], profile[k][t], s_t, p_t)
         succ = [np.stack(x) for x in succ]
         prob = [np.stack(x) for x in prob]
-    mf_T = MeanField(T, tuple([f[T] for f in flows]), (None,) * K)
-    g = tuple([q.terminal(k, mf_T) for k in range(K)])
+    if getattr(game, "zero_terminal", False) and not q.validate:
+        g = tuple([np.zeros(p.n_states) for p in pops])
+    else:
+        mf_T = MeanField(T, tuple([f[T] for f in flows]), (None,) * K)
+        g = tuple([q.terminal(k, mf_T) for k in range(K)])
     q.done()
     return FlowModel(tuple(flows), tuple(R), tuple(succ), tuple(prob), g)
+
+
+def _rewards_over_time(game, q, flows, measures):
+    """The game's vectorised rewards ``R[k][t, s, a]`` for all k, or None when it has none (or on
+    its first, validating, evaluation: the per-time calls are the ones checked)."""
+    if q.validate or measures is None:   # measures None: a large game, stepped one time at a time
+        return None
+    R = []
+    for k in range(len(flows)):
+        r = game.rewards_over_time(k, flows, measures) if hasattr(game, "rewards_over_time") else None
+        if r is None:
+            return None
+        R.append(np.asarray(r, dtype=np.float64))
+    return R
+
+
+def _compiled_flow(game, q, profile):
+    """``game.flow_and_transitions`` of a single-population game with mean-field-dependent
+    transitions, or None (several populations, no such method, or the validating first use)."""
+    if q.validate or len(profile) != 1 or not hasattr(game, "flow_and_transitions"):
+        return None
+    return game.flow_and_transitions(profile[0])
 
 
 _MEASURE_IN_KERNEL_MAX = 1 << 16
@@ -183,6 +221,9 @@ def flow_of_profile(game, profile) -> tuple:
     if game.static_transitions:
         succ, prob = _static_tables(game, q)
         return tuple([kernels.push_flow(game.populations[k].mu0, profile[k], succ[k], prob[k]) for k in range(K)])
+    compiled = _compiled_flow(game, q, profile)
+    if compiled is not None:
+        return (compiled[0],)
     flows = [np.empty((T + 1, p.n_states)) for p in game.populations]
     for k in range(K):
         flows[k][0] = game.populations[k].mu0

@@ -124,6 +124,27 @@ class Game(PopulationGame):
     def terminal(self, k: int, mf: MeanField) -> np.ndarray:
         return np.zeros(self.populations[k].n_states)
 
+    # -- optional vectorised forms (speed only; must equal the functions above bit for bit) ------
+    def rewards_over_time(self, k: int, flows: tuple, measures: tuple):
+        """``rewards(k, t, .)`` for every t < T in one call, as ``R[t, s, a]``, from the flows
+        ``flows[j][t, s]`` (t = 0..T) and state-action measures ``measures[j][t, s, a]`` (t < T) of
+        all populations j. Optional: None (the default) means "call ``rewards`` time by time".
+        An override must give exactly the per-time values (tests/games check it)."""
+        return None
+
+    def flow_and_transitions(self, pi: np.ndarray):
+        """For single-population games whose transitions depend on the mean field: the flow
+        ``mu[t, s]`` (t = 0..T) of ``pi[t, s, a]`` from mu0 and the transitions along it,
+        ``(mu, succ[t, s, a, b], prob[t, s, a, b])`` for t < T, in one (compiled) call. Optional:
+        None (the default) means "step by step through ``transitions``". An override must give
+        exactly what the step-by-step construction gives (tests/games check it)."""
+        return None
+
+    @property
+    def zero_terminal(self) -> bool:
+        """Whether ``terminal`` is the default zero reward (the core then skips calling it)."""
+        return type(self).terminal is Game.terminal
+
     def __repr__(self):
         sizes = ", ".join(f"{p.name}: S={p.n_states} A={p.n_actions}" for p in self.populations)
         return f"<{type(self).__name__} {self.id} T={self.horizon} ({sizes})>"

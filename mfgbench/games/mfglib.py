@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mfgbench._jit import jit
 from mfgbench.errors import GameError
 from mfgbench.games.base import Game, Population
 from mfgbench.games.registry import register
@@ -40,6 +41,128 @@ def _dense(P: np.ndarray):
 def _deterministic(nxt: np.ndarray):
     """Successor list of a deterministic move ``nxt[s, a]`` (width B = 1)."""
     return nxt.astype(np.int64)[:, :, None].copy(), np.ones(nxt.shape + (1,))
+
+
+def _repeat_actions(r: np.ndarray, A: int) -> np.ndarray:
+    """``R[t, s, a] = r[t, s]`` for every action (action-independent rewards over time)."""
+    return np.repeat(r[:, :, None], A, axis=2)
+
+
+# -- compiled flows of the games whose transitions read the mean field ---------------------------
+# Each is the step-by-step construction (the game's ``transitions`` at t, then
+# ``kernels.push_forward``) written as one loop over t, with the same floating-point operations
+# in the same order, so the flow and tables are the same bit for bit (tests/games check it).
+
+@jit
+def _push_row(mu_t, pi_t, succ_t, prob_t, out):
+    """``kernels.push_forward`` into ``out`` (zeroed by the caller), same loop order."""
+    S, A, B = succ_t.shape
+    for s in range(S):
+        m = mu_t[s]
+        if m == 0.0:
+            continue
+        for a in range(A):
+            w = m * pi_t[s, a]
+            if w == 0.0:
+                continue
+            for b in range(B):
+                out[succ_t[s, a, b]] += w * prob_t[s, a, b]
+
+
+@jit
+def _sis_flow(mu0, pi, p_meet):
+    T = pi.shape[0]
+    mu = np.zeros((T + 1, 2))
+    mu[0] = mu0
+    succ = np.empty((T, 2, 2, 2), dtype=np.int64)
+    prob = np.empty((T, 2, 2, 2))
+    for t in range(T):
+        p_inf = p_meet * mu[t, 1]
+        for s in range(2):
+            for a in range(2):
+                succ[t, s, a, 0] = 0
+                succ[t, s, a, 1] = 1
+        prob[t, 0, 0, 0] = 1.0 - p_inf
+        prob[t, 0, 0, 1] = p_inf
+        prob[t, 0, 1, 0] = 1.0
+        prob[t, 0, 1, 1] = 0.0
+        for a in range(2):
+            prob[t, 1, a, 0] = 0.3
+            prob[t, 1, a, 1] = 0.7
+        _push_row(mu[t], pi[t], succ[t], prob[t], mu[t + 1])
+    return mu, succ, prob
+
+
+PAIRWISE_BLOCK = 128
+"""numpy's block size for pairwise summation; ``_numpy_sum`` reproduces sums up to this length."""
+
+
+@jit
+def _numpy_sum(x):
+    """``np.sum`` of a 1-d float64 array of at most ``PAIRWISE_BLOCK`` entries, in numpy's
+    order (pairwise with eight accumulators from eight entries on), hence the same bits."""
+    n = x.shape[0]
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += x[i]
+        return res
+    r = x[:8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += x[i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += x[i]
+        i += 1
+    return res
+
+
+@jit
+def _treasure_distances(L):
+    """``TreasureHunting._distances``: ``||L||_F^2 - 2 L[s, s] + 1`` for each s."""
+    n = L.shape[0]
+    total = _numpy_sum((L * L).ravel())
+    D = np.empty(n)
+    for s in range(n):
+        D[s] = total - 2.0 * L[s, s] + 1.0
+    return D
+
+
+@jit
+def _treasure_flow(mu0, pi, c):
+    T, n, _ = pi.shape
+    mu = np.zeros((T + 1, n))
+    mu[0] = mu0
+    succ = np.empty((T, n, n, n), dtype=np.int64)
+    prob = np.empty((T, n, n, n))
+    L = np.empty((n, n))
+    for t in range(T):
+        for s in range(n):
+            for a in range(n):
+                for b in range(n):
+                    succ[t, s, a, b] = b
+        if t == 0:
+            for s in range(n):
+                for a in range(n):
+                    for b in range(n):
+                        prob[t, s, a, b] = 1.0 if a == b else 0.0
+        else:
+            for s in range(n):
+                for a in range(n):
+                    L[s, a] = mu[t, s] * pi[t, s, a]
+            D = _treasure_distances(L)
+            for s in range(n):
+                cD = c[t - 1] * D[s]
+                base = cD / (1.0 + n * cD)
+                for a in range(n):
+                    for b in range(n):
+                        prob[t, s, a, b] = base
+                    prob[t, s, a, a] += 1.0 / (1.0 + n * cD)
+        _push_row(mu[t], pi[t], succ[t], prob[t], mu[t + 1])
+    return mu, succ, prob
 
 
 class MFGLibGame(Game):
@@ -96,6 +219,10 @@ class BeachBar(MFGLibGame):
         state = -self.distance - np.log(mf.mu[0] + self.LOG_EPS)
         return state[:, None] - self._move_cost[None, :]
 
+    def rewards_over_time(self, k, flows, measures):
+        state = -self.distance[None, :] - np.log(flows[0][:-1] + self.LOG_EPS)
+        return state[:, :, None] - self._move_cost[None, None, :]
+
     def transitions(self, k, t, mf):
         s = np.arange(self.n)[:, None, None]
         move = (np.arange(3) - 1)[None, :, None]
@@ -130,6 +257,15 @@ class RockPaperScissors(MFGLibGame):
         r = np.array([0.0, 2 * mu[3] - mu[2], 4 * mu[1] - 2 * mu[3], 6 * mu[2] - 3 * mu[1]])
         return np.repeat(r[:, None], 3, axis=1)
 
+    def rewards_over_time(self, k, flows, measures):
+        mu = flows[0][:-1]
+        r = np.empty_like(mu)
+        r[:, 0] = 0.0
+        r[:, 1] = 2 * mu[:, 3] - mu[:, 2]
+        r[:, 2] = 4 * mu[:, 1] - 2 * mu[:, 3]
+        r[:, 3] = 6 * mu[:, 2] - 3 * mu[:, 1]
+        return _repeat_actions(r, 3)
+
     def transitions(self, k, t, mf):
         return _deterministic(np.broadcast_to(1 + np.arange(3), (4, 3)))
 
@@ -152,11 +288,19 @@ class SusceptibleInfected(MFGLibGame):
         super().__init__(T, Population("people", 2, 2, np.array([0.4, 0.6]), state_labels=("S", "I")))
         self._reward = np.array([[0.0, -0.5], [-1.0, -1.5]])
 
+    P_MEET = 0.9 ** 2
+
     def rewards(self, k, t, mf):
         return self._reward
 
+    def rewards_over_time(self, k, flows, measures):
+        return np.broadcast_to(self._reward, (self.horizon, 2, 2)).copy()
+
+    def flow_and_transitions(self, pi):
+        return _sis_flow(self.populations[0].mu0, pi, self.P_MEET)
+
     def transitions(self, k, t, mf):
-        p_inf = 0.9 ** 2 * mf.mu[0][1]
+        p_inf = self.P_MEET * mf.mu[0][1]
         prob = np.array([[[1.0 - p_inf, p_inf], [1.0, 0.0]],
                          [[0.3, 0.7], [0.3, 0.7]]])
         return _dense(prob)
@@ -201,10 +345,14 @@ class CrowdMotion(MFGLibGame):
         self._xy = xy
         self._position = [self.c * (1.0 - np.abs(xy - b).sum(axis=1) / (self.length + self.width))
                           for b in self.bars]
+        self._positions = np.array(self._position)
 
     def rewards(self, k, t, mf):
         r = self._position[t] - np.log(mf.mu[0] + self.LOG_EPS)
         return np.repeat(r[:, None], 5, axis=1)
+
+    def rewards_over_time(self, k, flows, measures):
+        return _repeat_actions(self._positions - np.log(flows[0][:-1] + self.LOG_EPS), 5)
 
     def transitions(self, k, t, mf):
         pos = self._xy[:, None, None, :] + self.MOVES[None, :, None, :] + self.MOVES[None, None, :, :]
@@ -236,6 +384,14 @@ class LeftRight(MFGLibGame):
     def rewards(self, k, t, mf):
         mu = mf.mu[0]
         return np.repeat(np.array([0.0, -mu[1], -2.0 * mu[2]])[:, None], 2, axis=1)
+
+    def rewards_over_time(self, k, flows, measures):
+        mu = flows[0][:-1]
+        r = np.empty_like(mu)
+        r[:, 0] = 0.0
+        r[:, 1] = -mu[:, 1]
+        r[:, 2] = -2.0 * mu[:, 2]
+        return _repeat_actions(r, 2)
 
     def transitions(self, k, t, mf):
         return _deterministic(np.broadcast_to(1 + np.arange(2), (3, 2)))
@@ -339,6 +495,9 @@ class BuildingEvacuation(MFGLibGame):
         r = -self.eta * np.log(np.maximum(mf.mu[0], self.LOG_EPS)) + self._bonus
         return np.repeat(r[:, None], 6, axis=1)
 
+    def rewards_over_time(self, k, flows, measures):
+        return _repeat_actions(-self.eta * np.log(np.maximum(flows[0][:-1], self.LOG_EPS)) + self._bonus, 6)
+
     def transitions(self, k, t, mf):
         return _deterministic(self._next)
 
@@ -389,6 +548,10 @@ class EquilibriumPrice(MFGLibGame):
     def rewards(self, k, t, mf):
         return self.price(self._state_action(mf)) * self.q[None, :] + self._fixed
 
+    def rewards_over_time(self, k, flows, measures):
+        price = np.array([self.price(L) for L in measures[0]])   # one sum per time, numpy's order
+        return price[:, None, None] * self.q[None, None, :] + self._fixed[None]
+
     def transitions(self, k, t, mf):
         return _deterministic(self._next)
 
@@ -421,6 +584,20 @@ class TreasureHunting(MFGLibGame):
         total = float((L ** 2).sum())
         diag = np.diag(L)
         return total - 2.0 * diag + 1.0  # ||L - e_s e_s^T||_F^2 for each s
+
+    def rewards_over_time(self, k, flows, measures):
+        L = measures[0]
+        n = self.n
+        total = (L ** 2).sum(axis=(1, 2))   # per t, the same pairwise order as (L_t ** 2).sum()
+        D = total[:, None] - 2.0 * L[:, np.arange(n), np.arange(n)] + 1.0
+        R = np.zeros((len(L), n, n))
+        R[1:, np.arange(n), np.arange(n)] = self.r * (1.0 - D[1:] / 2.0)
+        return R
+
+    def flow_and_transitions(self, pi):
+        if self.n * self.n > PAIRWISE_BLOCK:   # _numpy_sum reproduces numpy's sums up to that length
+            return None
+        return _treasure_flow(self.populations[0].mu0, pi, self.c)
 
     def rewards(self, k, t, mf):
         R = np.zeros((self.n, self.n))
