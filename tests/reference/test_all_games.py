@@ -23,8 +23,6 @@ SMALL = {
 }
 SLOW = {"predator-prey-v0", "predator-prey-4pop-v0", "crowd-2d-four-rooms-v0", "crowd-2d-maze-v0"}
 NOT_CERTIFIED = {
-    "sis-v0": "fictitious play and mirror descent oscillate (the game is not monotone) and no support taken "
-              "from them polishes: best exploitability ~3e-3",
     "traffic-2type-v0": "warm starts reach exploitability ~0.02-0.06 only; no support polishes within the budget",
     "crowd-motion-v0": "(6x6 test size) no support of the warm starts polishes: best exploitability ~2e-3",
     "crowd-2d-four-rooms-v0": "(7x7, horizon 6 test size) no support polishes within the budget: best ~3e-4",

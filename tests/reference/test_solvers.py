@@ -72,3 +72,51 @@ def test_big_garnet_is_certified():
     game = mb.make("garnet-v0", S=10_000, A=5, B=5, T=50)
     ref = reference(game, tol=1e-8, cache=False, max_seconds=300)
     assert ref.certified, ref.reason
+
+
+def _sis_exploitability(x, T=50):
+    """Exploitability of the SIS profile 'keep distance with probability x[t] when
+    susceptible, go out when infected', from the game's definition alone (plain numpy,
+    independent of mfgbench.core): flow forward, own and best values backward."""
+    r = np.array([[0.0, -0.5], [-1.0, -1.5]])
+    mu = np.empty((T + 1, 2))
+    mu[0] = [0.4, 0.6]
+    for t in range(T):
+        p = 0.81 * mu[t, 1]
+        new_inf = mu[t, 0] * (1.0 - x[t]) * p
+        mu[t + 1] = [mu[t, 0] - new_inf + 0.3 * mu[t, 1], 0.7 * mu[t, 1] + new_inf]
+    v_pi, v_br = np.zeros(2), np.zeros(2)
+    for t in range(T, -1, -1):
+        p = 0.81 * mu[t, 1]
+        def q(v):
+            cont = np.zeros((2, 2)) if t == T else np.array([
+                [(1 - p) * v[0] + p * v[1], v[0]], [0.3 * v[0] + 0.7 * v[1]] * 2])
+            return r + cont
+        qp, qb = q(v_pi), q(v_br)
+        v_pi = np.array([(1 - x[t]) * qp[0, 0] + x[t] * qp[0, 1], qp[1, 0]])
+        v_br = qb.max(axis=1)
+    return float(mu[0] @ (v_br - v_pi))
+
+
+def test_sis_pure_equilibrium_where_fictitious_play_oscillates():
+    """sis-v0 is not monotone: fictitious play is still at exploitability ~0.7 after 200
+    steps, and it and mirror descent oscillate, but the half-step damped best-response iteration (with the pure best
+    response to its iterate) reaches a pure equilibrium, checked by an independent numpy
+    evaluation of the game's definition."""
+    game = mb.make("sis-v0")
+    x = np.random.default_rng(0).random(51)  # the twin agrees with the core on an arbitrary profile
+    pi = np.zeros((51, 2, 2))
+    pi[:, 0, 1], pi[:, 0, 0], pi[:, 1, 0] = x, 1.0 - x, 1.0
+    assert _sis_exploitability(x) == pytest.approx(mb.exploitability(game, (pi,)), rel=1e-12)
+    fp = fictitious_play(game, iterations=200)
+    assert fp.exploitability > 1e-2
+    sol = solve(game, tol=1e-8)
+    assert sol.reason == "converged" and "damped" in sol.method
+    pi = sol.analysis.policy[0]
+    assert set(np.unique(pi)) <= {0.0, 1.0}  # pure
+    np.testing.assert_array_equal(pi[:, 1], [[1.0, 0.0]] * 51)  # infected: go out (distance costs, changes nothing)
+    x = pi[:, 0, 1]
+    assert _sis_exploitability(x) <= 1e-12
+    assert mb.exploitability(game, sol.analysis.policy) == pytest.approx(_sis_exploitability(x), abs=1e-12)
+    # bang-bang: distance while the infected share is high, then out (x = 0) over the last steps
+    assert x[0] == 1.0 and x[-1] == 0.0
