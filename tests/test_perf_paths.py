@@ -74,6 +74,41 @@ def test_whole_horizon_and_fused_kernels_match_their_twins(T, S, A, B, static, t
     np.testing.assert_allclose(score, score_np, rtol=0, atol=1e-12)
 
 
+@settings(max_examples=40, deadline=None)
+@given(**shapes)
+def test_best_response_and_averaging_kernels_are_the_numpy_code_bit_for_bit(T, S, A, B, static, ties, seed):
+    """The fictitious-play step for flow-dependent transitions must not change a bit: the greedy
+    best response and the averaging against the numpy code they replace (rows of up to 20 actions,
+    so that numpy's pairwise row sums are exercised)."""
+    rng = np.random.default_rng(seed)
+    R, succ, prob, g, pi = _model_arrays(rng, T, S, A, B, static, ties)
+    br = kernels.greedy_best_response(R, succ, prob, g)
+    np.testing.assert_array_equal(br, greedy_policy(kernels.best_response_values(R, succ, prob, g)[1]))
+    np.testing.assert_array_equal(br, kernels.greedy_best_response_numpy(R, succ, prob, g))
+    for A_wide in (A, A + 8, 20):
+        pi = rng.dirichlet(np.ones(A_wide), size=(T, S)) * 10.0 ** rng.integers(-3, 3, (T, S, A_wide))
+        pi /= pi.sum(axis=-1, keepdims=True)
+        mu = rng.dirichlet(np.ones(S), size=T)
+        mu[rng.random((T, S)) < 0.3] = 0.0
+        br = rng.dirichlet(np.ones(A_wide), size=(T, S))
+        weighted = rng.random((T, S, A_wide)) * 10.0 ** rng.integers(-5, 5, (T, S, A_wide))
+        weights = weighted.sum(axis=-1)
+        weights[mu == 0] = weighted[mu == 0] = 0.0   # (t, s) no best response has visited yet
+        w_np, ws_np = weighted.copy(), weights.copy()
+        new = kernels.fictitious_play_average(weighted, weights, pi, mu, br)
+        np.testing.assert_array_equal(new, kernels.fictitious_play_average_numpy(w_np, ws_np, pi, mu, br))
+        np.testing.assert_array_equal(weighted, w_np)
+        np.testing.assert_array_equal(weights, ws_np)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 128), scale=st.integers(-12, 12), seed=st.integers(0, 2**31))
+def test_compiled_sum_is_numpys_sum(n, scale, seed):
+    x = np.random.default_rng(seed).standard_normal(n) * 10.0 ** scale
+    x[::3] *= 1e7   # magnitudes far apart: a different order would round differently
+    assert kernels.numpy_sum(x) == x.sum()
+
+
 def test_evaluate_agrees_with_separate_sweeps():
     """``evaluate`` takes the fused sweep; values and best response must equal the separate
     policy-value and best-response sweeps."""
@@ -111,7 +146,8 @@ def _fp_by_hand(game, iterations):
     return pi
 
 
-@pytest.mark.parametrize("game_id", ["crowd-1d-v0", "predator-prey-v0", "building-evacuation-v0", "sis-v0"])
+@pytest.mark.parametrize("game_id", ["crowd-1d-v0", "predator-prey-v0", "building-evacuation-v0", "sis-v0",
+                                     "treasure-hunting-v0", "beach-bar-v0", "rps-v0"])
 def test_fictitious_play_fast_step_is_the_algorithm(game_id):
     game = mb.make(game_id)
     learner = FictitiousPlay(game, FictitiousPlayConfig(), rng=np.random.default_rng(0))

@@ -171,6 +171,40 @@ def model_of_profile(game, profile) -> FlowModel:
     return FlowModel(tuple(flows), tuple(R), tuple(succ), tuple(prob), g)
 
 
+def static_model_arrays(game, profile):
+    """``(rewards, succ, prob, terminal)`` of ``model_of_profile`` (tuples over populations) on the
+    shortest path: for small games with static transitions, rewards vectorised over time and a
+    zero terminal reward, after the game's first (validating) evaluation. None otherwise. For the
+    learners' per-iteration calls on tiny games, where the model's Python overhead is the cost."""
+    if not game.static_transitions or not game._validated or not getattr(game, "zero_terminal", False):
+        return None
+    entry = _STATIC_TABLES.get(game)
+    cache = game._transition_cache
+    if entry is None or any([cache.get(k) is not pair for k, pair in enumerate(entry[0])]):
+        return None
+    succ, prob = entry[1]
+    pops = game.populations
+    if len(pops) == 1:   # the common case, without the per-population lists
+        pi = profile[0]
+        if pi.size > _MEASURE_IN_KERNEL_MAX:
+            return None
+        flow, L = kernels.flow_and_measure(pops[0].mu0, pi, succ[0], prob[0])
+        R = game.rewards_over_time(0, (flow,), (L,))
+        if R is None:
+            return None
+        return (R,), succ, prob, (np.zeros(pops[0].n_states),)
+    if sum(pi.size for pi in profile) > _MEASURE_IN_KERNEL_MAX:
+        return None
+    flows, L = zip(*[kernels.flow_and_measure(p.mu0, pi, s, pr) for p, pi, s, pr in zip(pops, profile, succ, prob)])
+    R = []
+    for k in range(len(pops)):
+        r = game.rewards_over_time(k, flows, L)
+        if r is None:
+            return None
+        R.append(r)
+    return tuple(R), succ, prob, tuple([np.zeros(p.n_states) for p in pops])
+
+
 def _rewards_over_time(game, q, flows, measures):
     """The game's vectorised rewards ``R[k][t, s, a]`` for all k, or None when it has none (or on
     its first, validating, evaluation: the per-time calls are the ones checked)."""

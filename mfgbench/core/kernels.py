@@ -351,6 +351,105 @@ def fictitious_play_update_numpy(R, succ, prob, g, mu0, weighted, weights, pi):
 
 
 @jit
+def greedy_best_response(R, succ, prob, g):
+    """The greedy best response ``greedy_policy(best_response_values(R, succ, prob, g)[1])``
+    (one-hot on the lowest action within the relative tie tolerance), in one call."""
+    T, S, A = R.shape
+    B = succ.shape[3]
+    static = succ.shape[0] == 1
+    W = np.empty(S)
+    W_next = g.copy()
+    br = np.zeros((T, S, A))
+    q_row = np.empty(A)
+    for t in range(T - 1, -1, -1):
+        tt = 0 if static else t
+        for s in range(S):
+            best = -np.inf
+            for a in range(A):
+                q = R[t, s, a]
+                for b in range(B):
+                    q += prob[tt, s, a, b] * W_next[succ[tt, s, a, b]]
+                q_row[a] = q
+                if q > best:
+                    best = q
+            W[s] = best
+            threshold = best - TIE_TOL * max(1.0, abs(best))
+            for a in range(A):
+                if q_row[a] >= threshold:
+                    br[t, s, a] = 1.0
+                    break
+        W_next[:] = W
+    return br
+
+
+def greedy_best_response_numpy(R, succ, prob, g):
+    from mfgbench.core.policy import greedy_policy
+    return greedy_policy(best_response_values_numpy(R, succ, prob, g)[1], TIE_TOL)
+
+
+PAIRWISE_BLOCK = 128
+"""numpy's block size for pairwise summation; ``numpy_sum`` reproduces sums up to this length."""
+
+
+@jit
+def numpy_sum(x):
+    """``np.sum`` of a 1-d float64 array of at most ``PAIRWISE_BLOCK`` entries in numpy's order
+    (pairwise, with eight accumulators from eight entries on), hence the same bits."""
+    n = x.shape[0]
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += x[i]
+        return res
+    r = x[:8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += x[i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += x[i]
+        i += 1
+    return res
+
+
+@jit
+def fictitious_play_average(weighted, weights, pi, mu, br):
+    """The averaging of a fictitious-play step, in place as the learner's numpy code does it:
+    ``weighted += mu[t, s] br[t, s, a]``, ``weights += mu[t, s]``, and the new policy
+    ``weighted / weights`` where ``weights > 0``, else ``pi``, each row divided by its sum (summed
+    in numpy's order: at most ``PAIRWISE_BLOCK`` actions). Returns the new policy."""
+    T, S, A = pi.shape
+    out = np.empty((T, S, A))
+    for t in range(T):
+        for s in range(S):
+            m = mu[t, s]
+            for a in range(A):
+                weighted[t, s, a] += m * br[t, s, a]
+            weights[t, s] += m
+            if weights[t, s] > 0.0:
+                for a in range(A):
+                    out[t, s, a] = weighted[t, s, a] / weights[t, s]
+            else:
+                for a in range(A):
+                    out[t, s, a] = pi[t, s, a]
+            total = numpy_sum(out[t, s])
+            for a in range(A):
+                out[t, s, a] /= total
+    return out
+
+
+def fictitious_play_average_numpy(weighted, weights, pi, mu, br):
+    weighted += mu[..., None] * br
+    weights += mu
+    seen = weights > 0
+    out = pi.copy()
+    out[seen] = weighted[seen] / weights[seen][:, None]
+    return out / out.sum(axis=-1, keepdims=True)
+
+
+@jit
 def mirror_descent_update(R, succ, prob, g, pi, score, lr):
     """One mirror-descent step along the model of ``pi``: ``score += lr * Q^pi`` (in place)
     and the new policy ``softmax(score)`` over actions, which it returns."""

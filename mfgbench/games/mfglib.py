@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfgbench._jit import jit
+from mfgbench.core.kernels import PAIRWISE_BLOCK, numpy_sum
 from mfgbench.errors import GameError
 from mfgbench.games.base import Game, Population
 from mfgbench.games.registry import register
@@ -93,38 +94,11 @@ def _sis_flow(mu0, pi, p_meet):
     return mu, succ, prob
 
 
-PAIRWISE_BLOCK = 128
-"""numpy's block size for pairwise summation; ``_numpy_sum`` reproduces sums up to this length."""
-
-
-@jit
-def _numpy_sum(x):
-    """``np.sum`` of a 1-d float64 array of at most ``PAIRWISE_BLOCK`` entries, in numpy's
-    order (pairwise with eight accumulators from eight entries on), hence the same bits."""
-    n = x.shape[0]
-    if n < 8:
-        res = -0.0
-        for i in range(n):
-            res += x[i]
-        return res
-    r = x[:8].copy()
-    i = 8
-    while i < n - n % 8:
-        for j in range(8):
-            r[j] += x[i + j]
-        i += 8
-    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-    while i < n:
-        res += x[i]
-        i += 1
-    return res
-
-
 @jit
 def _treasure_distances(L):
     """``TreasureHunting._distances``: ``||L||_F^2 - 2 L[s, s] + 1`` for each s."""
     n = L.shape[0]
-    total = _numpy_sum((L * L).ravel())
+    total = numpy_sum((L * L).ravel())
     D = np.empty(n)
     for s in range(n):
         D[s] = total - 2.0 * L[s, s] + 1.0
@@ -595,7 +569,7 @@ class TreasureHunting(MFGLibGame):
         return R
 
     def flow_and_transitions(self, pi):
-        if self.n * self.n > PAIRWISE_BLOCK:   # _numpy_sum reproduces numpy's sums up to that length
+        if self.n * self.n > PAIRWISE_BLOCK:   # numpy_sum reproduces numpy's sums up to that length
             return None
         return _treasure_flow(self.populations[0].mu0, pi, self.c)
 

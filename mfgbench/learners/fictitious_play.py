@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfgbench.core import kernels
-from mfgbench.core.evaluate import best_response_along, flow_of_profile, model_of_profile
+from mfgbench.core.evaluate import best_response_along, flow_of_profile, model_of_profile, static_model_arrays
 from mfgbench.core.policy import as_profile, greedy_policy, uniform_policy
 from mfgbench.learners.base import Learner, register_learner
 
@@ -94,6 +94,8 @@ class FictitiousPlay(Learner):
         flow = self._flow_of(self._policy)
         self._weighted = [mu[..., None] * pi for pi, mu in zip(self._policy, flow)]
         self._weights = [mu.copy() for mu in flow]
+        # the compiled averaging sums each row in numpy's order up to PAIRWISE_BLOCK actions
+        self._compiled_average = max(p.n_actions for p in game.populations) <= kernels.PAIRWISE_BLOCK
 
     @property
     def policy(self) -> tuple:
@@ -132,15 +134,39 @@ class FictitiousPlay(Learner):
         """Exact best response, its flow and the averaging in one compiled call per population:
         valid when the transitions do not depend on the flow, so the best response's flow runs
         through the same tables as the model."""
+        arrays = static_model_arrays(self.game, self._policy)   # tiny games: no model object
+        if arrays is None:
+            model = model_of_profile(self.game, self._policy)
+            arrays = model.rewards, model.succ, model.prob, model.terminal
+        R, succ, prob, g = arrays
+        pops = self.game.populations
+        if len(pops) == 1:
+            self._policy = (kernels.fictitious_play_update(R[0], succ[0], prob[0], g[0], pops[0].mu0,
+                                                           self._weighted[0], self._weights[0], self._policy[0]),)
+            return
+        self._policy = tuple([
+            kernels.fictitious_play_update(R[k], succ[k], prob[k], g[k], pop.mu0, self._weighted[k], self._weights[k],
+                                           self._policy[k])
+            for k, pop in enumerate(pops)])
+
+    def _exact_step(self):
+        """The exact step when the transitions depend on the flow: the greedy best response and
+        the averaging each in one compiled call (the same arithmetic as the numpy code below)."""
         model = model_of_profile(self.game, self._policy)
-        self._policy = tuple(
-            kernels.fictitious_play_update(model.rewards[k], model.succ[k], model.prob[k], model.terminal[k],
-                                           pop.mu0, self._weighted[k], self._weights[k], self._policy[k])
-            for k, pop in enumerate(self.game.populations))
+        br = tuple([kernels.greedy_best_response(model.rewards[k], model.succ[k], model.prob[k], model.terminal[k])
+                    for k in range(len(model.rewards))])
+        br_flow = self._flow_of(br)
+        self._policy = tuple([kernels.fictitious_play_average(self._weighted[k], self._weights[k], self._policy[k],
+                                                              br_flow[k], br[k])
+                              for k in range(len(br))])
 
     def step(self) -> dict:
         if not self.stationary and self.config.best_response == "exact" and self.game.static_transitions:
             self._fused_step()
+            self.iteration += 1
+            return {"iteration": self.iteration, "samples": self.samples}
+        if not self.stationary and self.config.best_response == "exact" and self._compiled_average:
+            self._exact_step()
             self.iteration += 1
             return {"iteration": self.iteration, "samples": self.samples}
         br = self._best_response()   # row-stochastic by construction
