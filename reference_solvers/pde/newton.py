@@ -120,14 +120,14 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
     notes = []
     coarse_problem = _coarser(problem) if coarse else None
     if coarse_problem is not None:
-        rough = newton(coarse_problem, tol=max(tol, 1e-8), max_iter=max_iter, linear=linear, warmup_tol=warmup_tol,
+        rough = newton(coarse_problem, tol=max(tol, COARSE_TOL), max_iter=max_iter, linear=linear, warmup_tol=warmup_tol,
                        warmup_iter=warmup_iter, warmup_damping=warmup_damping, krylov_restart=krylov_restart)
         u, m = _interpolate(rough, problem)
-        # make the start consistent: m from an exact FP sweep of the interpolated u, u^nt = g(m^nt)
-        m = problem.flow([part[3] for part in problem.residual_parts(u, m)])
-        gs = problem.couplings(m)[2]
-        for k in range(problem.K):
-            u[k][-1] = gs[k]
+        # make the start consistent by one Picard sweep from the interpolated m: u = BR(m) solves the
+        # HJB rows exactly and m = FP(u) the FP rows, so only the coupling mismatch f(m_interp) vs
+        # f(m) is left (interpolating u itself leaves a large discrete Laplacian error where u is steep)
+        u, vals = problem.best_response(m, u)
+        m = problem.flow(vals)
         residuals = [problem.residual(u, m)]
         notes.append(f"started from the solution on grid {list(coarse_problem.grid.shape)} x {coarse_problem.nt}, "
                      f"interpolated ({rough.seconds:.2f}s)")
@@ -195,6 +195,8 @@ FULL_STEPS = 3
 start the full step usually lands in the region of fast convergence even when the residual grows)."""
 FULL_STEP_GROWTH = 100.0
 COARSE_MIN_CELLS = 20
+COARSE_TOL = 1e-8
+"""Residual to which the coarse-grid start is solved."""
 COARSE_MIN_STEPS = 20
 
 
@@ -346,7 +348,9 @@ class _Linearisation:
             wp, wm = np.empty((nt, d, N)), np.empty((nt, d, N))
             kernels.fp_edge_weights_all(u[k], m[k], sch.nb, sch.h, sch.bound, wp, wm)
             self.weights.append((dt * wp, dt * wm))
-        self.factors = [(sch.factor(v, False), sch.factor(v, True)) for sch, v in zip(problem.schemes, self.vals)]
+        # 2D: one LU per step serves dt J_n and its transpose
+        self.factors = [(sch.factor(v, False), sch.factor(v, True)) if sch.grid.dim == 1
+                        else (lambda lus: (lus, lus))(sch.factor(v, False)) for sch, v in zip(problem.schemes, self.vals)]
 
     def _couple(self, blocks, dm, k):
         out = 0.0

@@ -10,7 +10,9 @@ with ``u^nt = g`` and ``m^0 = m0``; ``f^n`` and ``b^n`` are evaluated with ``m^{
 Each HJB step is solved by Newton's method (the Hamiltonian is piecewise quadratic, so a
 few iterations reach round-off). In 1D the linear systems are (cyclic) tridiagonal and
 solved by a Numba kernel (whole sweeps run inside one kernel); in 2D by D-ILU preconditioned
-BiCGSTAB on the stencil (a Numba kernel), with a sparse LU (scipy) as fallback.
+BiCGSTAB on the stencil (a Numba kernel), with a sparse LU (scipy) as fallback. The linear
+sweeps of Newton's method on the coupled system reuse one factorisation per time step over
+all their Krylov iterations (Thomas factors in 1D, a sparse LU in 2D).
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ LINEAR_RTOL = 1e-14
 """Relative (max-norm) residual of the 2D iterative linear solves of the HJB and FP steps."""
 NEWTON_LINEAR_RTOL = 1e-11
 """The same inside Newton's Krylov iterations, whose own tolerance is never below ~1e-9 relative."""
+LU_MAX_ENTRIES = 60_000_000
+"""Cap on the nonzeros of the 2D per-step LU factors kept by one Newton step (about 1 GB with their
+indices); steps beyond it are solved by the iterative method instead."""
 
 
 class Scheme:
@@ -142,10 +147,27 @@ class Scheme:
 
     # -- the linear blocks of Newton's matrix -----------------------------------------
     def factor(self, vals, transpose):
-        """Per-step factors of ``dt J_n`` (or ``dt J_n^T``) for repeated Newton sweeps (1D; else None)."""
-        if self.grid.dim != 1:
-            return None
+        """Per-step factors of ``dt J_n`` (or ``dt J_n^T``) for repeated Newton sweeps.
+
+        1D: Thomas factors of the (cyclic) tridiagonal matrices (a Numba kernel), one set per
+        transpose flag. 2D and more: a sparse LU (SuperLU, minimum degree on J + J^T, which keeps
+        the fill of a grid Laplacian small) of ``dt J_n`` per step; the same LU solves the
+        transposed system, so ``transpose`` is ignored. Once the factors would hold more than
+        ``LU_MAX_ENTRIES`` nonzeros the remaining steps get None and are solved iteratively
+        (memory stays bounded on large grids).
+        """
         nt, n = vals.shape[0], self.n
+        if self.grid.dim != 1:
+            lus, entries = [], 0
+            for k in range(nt):
+                if entries > LU_MAX_ENTRIES:
+                    lus.append(None)
+                    continue
+                lu = spla.splu((self.dt * self.matrix(vals[k])).tocsc(), permc_spec="MMD_AT_PLUS_A",
+                               options=dict(SymmetricMode=True))
+                entries += lu.nnz
+                lus.append(lu)
+            return lus
         f = (np.empty((nt, n)), np.empty((nt, n)), np.empty((nt, n)), np.zeros((nt, n)), np.zeros((nt, 2)))
         kernels.factor_sweep_1d(vals, transpose, self.dt, self.grid.periodic, *f)
         return f
@@ -159,7 +181,11 @@ class Scheme:
             return x
         x[self.nt] = terminal
         for n in range(self.nt - 1, -1, -1):
-            x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt, guess=x[n + 1], rtol=NEWTON_LINEAR_RTOL)
+            lu = None if factors is None else factors[n]
+            if lu is not None:
+                x[n] = lu.solve(rhs[n] + x[n + 1])
+            else:
+                x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt, guess=x[n + 1], rtol=NEWTON_LINEAR_RTOL)
         return x
 
     def newton_forward(self, vals, rhs, factors=None) -> np.ndarray:
@@ -171,6 +197,10 @@ class Scheme:
             return x
         x[0] = 0.0
         for n in range(self.nt):
-            x[n + 1] = self.solve(vals[n], (rhs[n] + x[n]) / self.dt, transpose=True, guess=x[n],
-                                  rtol=NEWTON_LINEAR_RTOL)
+            lu = None if factors is None else factors[n]
+            if lu is not None:
+                x[n + 1] = lu.solve(rhs[n] + x[n], trans="T")
+            else:
+                x[n + 1] = self.solve(vals[n], (rhs[n] + x[n]) / self.dt, transpose=True, guess=x[n],
+                                      rtol=NEWTON_LINEAR_RTOL)
         return x
