@@ -18,7 +18,7 @@ float32, against MFGLib rerun in float64). It also checks that our ports of the 
 classics give MFGLib's exploitability for the same policies (uniform and random).
 
 Run in a separate environment holding the peers (see benchmarks/README.md):
-``/tmp/peers-venv/bin/python benchmarks/peers.py [--quick]``. Without the peers installed it
+``/tmp/peers-venv/bin/python benchmarks/peers.py [--quick] [--peer mfglib] [--games sis-v0,...]``. Without the peers installed it
 says so and exits 0.
 """
 from __future__ import annotations
@@ -56,23 +56,35 @@ def _have(module):
 # -- timing -------------------------------------------------------------------------------
 def per_iteration(step, n):
     """Median wall time of one call of ``step`` over ``n`` consecutive calls."""
-    times = []
+    return per_iteration_wall_cpu(step, n)[0]
+
+
+def per_iteration_wall_cpu(step, n):
+    """Median wall time and median CPU time (``time.process_time``, this process) of one call of
+    ``step`` over ``n`` consecutive calls: on a loaded machine the CPU time is the steadier one."""
+    walls, cpus = [], []
     for _ in range(n):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def run_ours(game, learner, n, repeats=3):
+def run_ours(game, learner, n, repeats=3, cpu=False):
     """Median per-iteration time of our learner (median over ``repeats`` fresh runs of
-    ``n`` iterations) and the exploitability of the final policy."""
-    times, policy = [], None
+    ``n`` iterations) and the exploitability of the final policy; with ``cpu``, also the
+    median CPU time: ``(wall, cpu, exploitability)``."""
+    walls, cpus, policy = [], [], None
     for _ in range(repeats):
         lrn = learner(game)
-        times.append(per_iteration(lrn.step, n))
+        w, c = per_iteration_wall_cpu(lrn.step, n)
+        walls.append(w)
+        cpus.append(c)
         policy = lrn.policy
-    return statistics.median(times), mb.exploitability(game, policy)
+    if cpu:
+        return statistics.median(walls), statistics.median(cpus), mb.exploitability(game, policy)
+    return statistics.median(walls), mb.exploitability(game, policy)
 
 
 def ours_fp(game):
@@ -194,7 +206,7 @@ def openspiel_true_exploitability(os_game, policy):
     return solve(True) - solve(False)
 
 
-def openspiel_section(n_iter):
+def openspiel_section(n_iter, only=None):
     import pyspiel
     from open_spiel.python.mfg import games as _registered  # noqa: F401  (registers the Python games)
     from open_spiel.python.mfg.algorithms import fictitious_play, mirror_descent, nash_conv
@@ -202,6 +214,8 @@ def openspiel_section(n_iter):
           f"time = median of one iteration; exploitability of the final policy)")
     rows = []
     for os_name, our_id, params, parse, why in OPENSPIEL_GAMES:
+        if only and not ({os_name, our_id} & only):
+            continue
         os_game = pyspiel.load_game(os_name)
         game = mb.make(our_id, **params)
         # the same 1D game through OpenSpiel's Python state machine, for the previous action
@@ -288,21 +302,25 @@ def _mfglib_expl(env, pi, dtype):
         torch.set_default_dtype(old)
 
 
-def _mfglib_run(alg, env, n_iter, dtype):
+def _mfglib_run(alg, env, n_iter, dtype, cpu=False):
     """Median time of one ``step_next_state`` over ``n_iter`` (MFGLib's ``solve`` also scores
-    every iterate; only the algorithm's step is timed, as for ours) and the final policy."""
+    every iterate; only the algorithm's step is timed, as for ours) and the final policy; with
+    ``cpu``, ``(wall, cpu, policy)`` with the median CPU time as well."""
     import torch
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         pi0 = torch.ones((env.T + 1,) + env.S + env.A, dtype=dtype) / env.n_actions
         state = alg.init_state(env, pi0)
-        times = []
+        walls, cpus = [], []
         for _ in range(n_iter):
-            start = time.perf_counter()
+            start, c0 = time.perf_counter(), time.process_time()
             state = alg.step_next_state(state, None, None)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times), state.pi
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - c0)
+        if cpu:
+            return statistics.median(walls), statistics.median(cpus), state.pi
+        return statistics.median(walls), state.pi
     finally:
         torch.set_default_dtype(old)
 
@@ -313,7 +331,7 @@ def _to_profile(pi, game):
     return (arr / arr.sum(axis=-1, keepdims=True),)
 
 
-def mfglib_section(n_iter):
+def mfglib_section(n_iter, only=None):
     import torch
     from mfglib.alg import FictitiousPlay as LibFP
     from mfglib.alg import OnlineMirrorDescent as LibOMD
@@ -324,6 +342,8 @@ def mfglib_section(n_iter):
           f"MFGLib default float32 and rerun in float64; ours exact float64)")
     rows, mismatches = [], []
     for name, our_id in MFGLIB_GAMES:
+        if only and not ({name, our_id} & only):
+            continue
         game = mb.make(our_id)
         env32 = _mfglib_env(name, torch.float32)
         env64 = _mfglib_env(name, torch.float64)
@@ -332,7 +352,7 @@ def mfglib_section(n_iter):
                                     ("mirror descent", LibOMD(alpha=LR), ours_md)):
             print(f"  {algo}")
             try:
-                t32, pi32 = _mfglib_run(lib_alg, env32, n_iter, torch.float32)
+                t32, c32, pi32 = _mfglib_run(lib_alg, env32, n_iter, torch.float32, cpu=True)
                 _, pi64 = _mfglib_run(lib_alg, env64, n_iter, torch.float64)
             except Exception as exc:  # noqa: BLE001  (a peer's failure is a result to report)
                 t_ours, our_expl = run_ours(game, ours, n_iter)
@@ -344,11 +364,13 @@ def mfglib_section(n_iter):
             e64 = _mfglib_expl(env64, pi64, torch.float64)
             exact32 = mb.exploitability(game, _to_profile(pi32, game))
             exact64 = mb.exploitability(game, _to_profile(pi64, game))
-            t_ours, our_expl = run_ours(game, ours, n_iter)
+            t_ours, c_ours, our_expl = run_ours(game, ours, n_iter, cpu=True)
             target = TARGET_MFGLIB if algo == "fictitious play" else None
-            rows.append((name, our_id, algo, t32, t_ours, target, e32, e64, exact64, our_expl))
+            rows.append((name, our_id, algo, t32, t_ours, target, e32, e64, exact64, our_expl, c32, c_ours))
             print(f"    time / iteration  MFGLib {1e3 * t32:9.2f} ms   ours {1e3 * t_ours:8.3f} ms   "
                   f"ratio {_fmt_ratio(t32 / t_ours, target)}")
+            print(f"    CPU / iteration   MFGLib {1e3 * c32:9.2f} ms   ours {1e3 * c_ours:8.3f} ms   "
+                  f"ratio {c32 / c_ours if c_ours > 0 else float('inf'):8.0f}x")
             print(f"    exploitability    MFGLib float32 {e32:.3e} (its policy, exact: {exact32:.3e}); "
                   f"MFGLib float64 {e64:.3e} (exact: {exact64:.3e}); ours {our_expl:.3e}")
             gap32, gap64 = abs(e32 - exact32), abs(e64 - exact64)
@@ -488,7 +510,8 @@ def game_function_seconds(game):
 
 def summary(os_rows, lib_rows, mismatches):
     print("\n== Summary (time per iteration, ms; ratio = peer / ours)")
-    print(f"{'peer game':38s} {'ours':22s} {'algorithm':16s} {'peer':>10s} {'ours':>9s} {'ratio':>8s}  target")
+    print(f"{'peer game':38s} {'ours':22s} {'algorithm':16s} {'peer':>10s} {'ours':>9s} {'ratio':>8s}  target"
+          + ("   (CPU: peer, ours, ratio)" if lib_rows else ""))
     for r in os_rows:
         name, our_id, algo, tp, to, target = r[:6]
         mark = "" if target is None else f">= {target:.0f}x {'met' if tp / to >= target else 'NOT MET'}"
@@ -500,8 +523,11 @@ def summary(os_rows, lib_rows, mismatches):
             print(f"{'MFGLib ' + name:38s} {our_id:22s} {algo:16s} {'fails':>10s} {1e3 * to:9.3f}")
             continue
         mark = "" if target is None else f">= {target:.0f}x {'met' if tp / to >= target else 'NOT MET'}"
+        cpu = ""
+        if len(r) >= 12 and r[11] > 0:
+            cpu = f"   CPU {1e3 * r[10]:8.2f} {1e3 * r[11]:8.3f} {r[10] / r[11]:6.0f}x"
         print(f"{'MFGLib ' + name:38s} {our_id:22s} {algo:16s} {1e3 * tp:10.2f} {1e3 * to:9.3f} "
-              f"{tp / to:8.0f}  {mark}")
+              f"{tp / to:8.0f}  {mark:15s}{cpu}")
     missed = [r for r in lib_rows if r[5] is not None and r[3] == r[3] and r[3] / r[4] < r[5]]
     if missed:
         print("\nWhere the MFGLib target is missed, the share of our iteration spent in the game's own Python "
@@ -524,7 +550,16 @@ def main(argv=None):
     ap.add_argument("--openspiel-iterations", type=int, default=10,
                     help="iterations per algorithm on OpenSpiel's games (its predator-prey takes ~10 s each)")
     ap.add_argument("--quick", action="store_true", help="5 and 3 iterations (a smoke run)")
+    ap.add_argument("--peer", choices=("both", "openspiel", "mfglib"), default="both",
+                    help="run only one peer's section (the OpenSpiel one takes most of the ~10 min)")
+    ap.add_argument("--games", default="",
+                    help="comma-separated games to run, by our id or the peer's name "
+                         "(e.g. sis-v0,beach_bar); default all")
     args = ap.parse_args(argv)
+    only = {g.strip() for g in args.games.split(",") if g.strip()} or None
+    known = {n for row in OPENSPIEL_GAMES for n in row[:2]} | {n for row in MFGLIB_GAMES for n in row}
+    if only and only - known:
+        ap.error(f"unknown game(s) {sorted(only - known)}; known: {sorted(known)}")
     n_iter = 5 if args.quick else args.iterations
     n_os = 3 if args.quick else args.openspiel_iterations
     has_os, has_lib = _have("pyspiel"), _have("mfglib")
@@ -539,8 +574,9 @@ def main(argv=None):
     for gid in ("crowd-1d-v0",):
         ours_fp(mb.make(gid)).step()
         ours_md(mb.make(gid)).step()
-    os_rows = openspiel_section(n_os) if has_os else []
-    lib_rows, mismatches = mfglib_section(n_iter) if has_lib else ([], [])
+    os_rows = openspiel_section(n_os, only) if has_os and args.peer in ("both", "openspiel") else []
+    lib_rows, mismatches = mfglib_section(n_iter, only) if has_lib and args.peer in ("both", "mfglib") \
+        else ([], [])
     summary(os_rows, lib_rows, mismatches)
     return 0
 
