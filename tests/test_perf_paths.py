@@ -65,6 +65,12 @@ def test_whole_horizon_and_fused_kernels_match_their_twins(T, S, A, B, static, t
     np.testing.assert_allclose(new, new_np, rtol=0, atol=1e-12)
     np.testing.assert_allclose(weighted, w_np, rtol=0, atol=1e-12)
     np.testing.assert_allclose(weights, ws_np, rtol=0, atol=1e-12)
+    w_np, ws_np = weighted.copy(), weights.copy()
+    fused = kernels.fictitious_play_update_and_flow(R, succ, prob, g, mu0, weighted, weights, pi)
+    twin = kernels.fictitious_play_update_and_flow_numpy(R, succ, prob, g, mu0, w_np, ws_np, pi)
+    for fast, slow in zip(fused, twin):
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(fused[1], kernels.push_flow(mu0, fused[0], succ, prob))   # the same pass
 
     score = rng.standard_normal((T, S, A))
     score_np = score.copy()
@@ -203,3 +209,20 @@ def test_static_tables_follow_the_games_transition_cache():
     game._transition_cache.clear()
     flow = mb.distribution(game, pi)[0]
     np.testing.assert_array_equal(flow[1:], np.eye(4)[[0] * game.horizon])
+
+
+def test_fictitious_play_follows_a_replaced_transition_cache():
+    """On tiny games the step reuses the flow its last call pushed; once the game's transition
+    cache holds other tables, the step must use those (reference: a learner in the same state
+    stepping on a game built with those tables)."""
+    import copy
+    game, other = mb.make("beach-bar-v0"), mb.make("beach-bar-v0", p_still=0.9)
+    learner = FictitiousPlay(game, FictitiousPlayConfig(), rng=np.random.default_rng(0))
+    for _ in range(3):
+        learner.step()
+    reference = copy.deepcopy(learner)
+    reference.game, reference._next_model = other, None
+    game._transition_cache[0] = other.static_transition(0)
+    learner.step()
+    reference.step()
+    np.testing.assert_array_equal(learner.policy[0], reference.policy[0])

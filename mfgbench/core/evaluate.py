@@ -171,6 +171,19 @@ def model_of_profile(game, profile) -> FlowModel:
     return FlowModel(tuple(flows), tuple(R), tuple(succ), tuple(prob), g)
 
 
+def current_static_tables(game):
+    """The one-slice tables ``(succ, prob)`` (tuples over populations) held for a game with
+    static transitions, while they are still those of the game's own transition cache; else None."""
+    entry = _STATIC_TABLES.get(game)
+    if entry is None:
+        return None
+    cache = game._transition_cache
+    for k, pair in enumerate(entry[0]):
+        if cache.get(k) is not pair:
+            return None
+    return entry[1]
+
+
 def static_model_arrays(game, profile):
     """``(rewards, succ, prob, terminal)`` of ``model_of_profile`` (tuples over populations) on the
     shortest path: for small games with static transitions, rewards vectorised over time and a
@@ -178,11 +191,10 @@ def static_model_arrays(game, profile):
     learners' per-iteration calls on tiny games, where the model's Python overhead is the cost."""
     if not game.static_transitions or not game._validated or not getattr(game, "zero_terminal", False):
         return None
-    entry = _STATIC_TABLES.get(game)
-    cache = game._transition_cache
-    if entry is None or any([cache.get(k) is not pair for k, pair in enumerate(entry[0])]):
+    tables = current_static_tables(game)
+    if tables is None:
         return None
-    succ, prob = entry[1]
+    succ, prob = tables
     pops = game.populations
     if len(pops) == 1:   # the common case, without the per-population lists
         pi = profile[0]

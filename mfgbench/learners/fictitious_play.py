@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfgbench.core import kernels
-from mfgbench.core.evaluate import best_response_along, flow_of_profile, model_of_profile, static_model_arrays
+from mfgbench.core.evaluate import (best_response_along, current_static_tables, flow_of_profile, model_of_profile,
+                                    static_model_arrays)
 from mfgbench.core.policy import as_profile, greedy_policy, uniform_policy
 from mfgbench.learners.base import Learner, register_learner
 
@@ -94,6 +95,7 @@ class FictitiousPlay(Learner):
         flow = self._flow_of(self._policy)
         self._weighted = [mu[..., None] * pi for pi, mu in zip(self._policy, flow)]
         self._weights = [mu.copy() for mu in flow]
+        self._next_model = None   # (flow, L, succ, prob, g) of the current policy, pushed by the last step
         # the compiled averaging sums each row in numpy's order up to PAIRWISE_BLOCK actions
         self._compiled_average = max(p.n_actions for p in game.populations) <= kernels.PAIRWISE_BLOCK
 
@@ -134,20 +136,38 @@ class FictitiousPlay(Learner):
         """Exact best response, its flow and the averaging in one compiled call per population:
         valid when the transitions do not depend on the flow, so the best response's flow runs
         through the same tables as the model."""
-        arrays = static_model_arrays(self.game, self._policy)   # tiny games: no model object
+        game = self.game
+        nxt = self._next_model
+        if nxt is not None:
+            # tiny single-population games: the last call also pushed the new policy's flow and L,
+            # so this iteration needs the game's vectorised rewards and one compiled call
+            flow, L, succ, prob, g = nxt
+            tables = current_static_tables(game)
+            if tables is not None and tables[0][0] is succ:
+                R = game.rewards_over_time(0, (flow,), (L,))
+                if R is not None:
+                    self._advance(R, succ, prob, g)
+                    return
+        self._next_model = None
+        arrays = static_model_arrays(game, self._policy)   # tiny games: no model object
+        if arrays is not None and len(self._policy) == 1:
+            R, succ, prob, g = arrays
+            self._advance(R[0], succ[0], prob[0], g[0])
+            return
         if arrays is None:
-            model = model_of_profile(self.game, self._policy)
+            model = model_of_profile(game, self._policy)
             arrays = model.rewards, model.succ, model.prob, model.terminal
         R, succ, prob, g = arrays
-        pops = self.game.populations
-        if len(pops) == 1:
-            self._policy = (kernels.fictitious_play_update(R[0], succ[0], prob[0], g[0], pops[0].mu0,
-                                                           self._weighted[0], self._weights[0], self._policy[0]),)
-            return
         self._policy = tuple([
             kernels.fictitious_play_update(R[k], succ[k], prob[k], g[k], pop.mu0, self._weighted[k], self._weights[k],
                                            self._policy[k])
-            for k, pop in enumerate(pops)])
+            for k, pop in enumerate(game.populations)])
+
+    def _advance(self, R, succ, prob, g):
+        pi, flow, L = kernels.fictitious_play_update_and_flow(R, succ, prob, g, self.game.populations[0].mu0,
+                                                              self._weighted[0], self._weights[0], self._policy[0])
+        self._policy = (pi,)
+        self._next_model = (flow, L, succ, prob, g)
 
     def _exact_step(self):
         """The exact step when the transitions depend on the flow: the greedy best response and
