@@ -591,23 +591,32 @@ def edge_apply_numpy(nb, wp, wm, x):
 
 @jit
 def arnoldi_orthogonalize(V, j, w, h):
-    """Modified Gram-Schmidt of w against V[0..j]; h[0..j] = coefficients, h[j+1] = |w| after; w is normalised."""
+    """Modified Gram-Schmidt of w against V[0..j]; h[0..j] = coefficients, h[j+1] = |w| after; w is normalised.
+
+    The update by V[i] and the product with V[i+1] share one pass over memory (same operations and
+    order as plain MGS, j + 3 passes instead of 2j + 4: the vectors hold 10^6 values and more).
+    """
     n = w.shape[0]
-    for i in range(j + 1):
-        s = 0.0
-        for p in range(n):
-            s += V[i, p] * w[p]
-        h[i] = s
-        for p in range(n):
-            w[p] -= s * V[i, p]
     s = 0.0
     for p in range(n):
-        s += w[p] * w[p]
+        s += V[0, p] * w[p]
+    for i in range(j + 1):
+        h[i] = s
+        s = 0.0
+        if i < j:
+            for p in range(n):
+                w[p] -= h[i] * V[i, p]
+                s += V[i + 1, p] * w[p]
+        else:
+            for p in range(n):
+                w[p] -= h[i] * V[i, p]
+                s += w[p] * w[p]
     s = np.sqrt(s)
     h[j + 1] = s
     if s > 0.0:
+        inv = 1.0 / s
         for p in range(n):
-            w[p] /= s
+            w[p] *= inv
 
 
 def arnoldi_orthogonalize_numpy(V, j, w):

@@ -57,6 +57,22 @@ class Scheme:
         """The stencil as a sparse matrix."""
         return sp.csr_matrix((vals.ravel()[self._ok], (self._rows, self._cols)), shape=(self.n, self.n))
 
+    def scaled_csc(self, vals, scale) -> sp.csc_matrix:
+        """``scale *`` the stencil matrix in CSC form, filled through a sparsity pattern computed once
+        (the 2D Newton sweeps factor nt of these per Newton step; going through COO costs more)."""
+        if not hasattr(self, "_csc_pattern"):
+            order = np.lexsort((self._rows, self._cols))
+            rows, cols = self._rows[order], self._cols[order]
+            if np.any((np.diff(cols) == 0) & (np.diff(rows) == 0)):  # repeated neighbours: let COO sum them
+                self._csc_pattern = None
+            else:
+                indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=self.n))])
+                self._csc_pattern = (np.nonzero(self._ok)[0][order], rows.astype(np.int32), indptr.astype(np.int32))
+        if self._csc_pattern is None:
+            return (scale * self.matrix(vals)).tocsc()
+        gather, indices, indptr = self._csc_pattern
+        return sp.csc_matrix((scale * vals.reshape(-1)[gather], indices, indptr), shape=(self.n, self.n))
+
     def solve(self, vals, rhs, transpose=False, guess=None, rtol=LINEAR_RTOL) -> np.ndarray:
         """Solve ``M x = rhs`` (or ``M^T x = rhs``) for the stencil matrix M (``guess``: 2D starting point)."""
         if self.grid.dim == 1:
@@ -163,7 +179,7 @@ class Scheme:
                 if entries > LU_MAX_ENTRIES:
                     lus.append(None)
                     continue
-                lu = spla.splu((self.dt * self.matrix(vals[k])).tocsc(), permc_spec="MMD_AT_PLUS_A",
+                lu = spla.splu(self.scaled_csc(vals[k], self.dt), permc_spec="MMD_AT_PLUS_A",
                                options=dict(SymmetricMode=True))
                 entries += lu.nnz
                 lus.append(lu)

@@ -132,23 +132,36 @@ def test_bicgstab_stencil_matches_dense_solve(g, transpose):
     np.testing.assert_allclose(z, np.linalg.solve(P.T if transpose else P, res), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("periodic", [False, True])
-def test_factored_sweeps_match_stepwise_solves(periodic, rng):
-    grid = Grid((0.0,), (1.0,), (9,), periodic)
+SWEEP_GRIDS = [Grid((0.0,), (1.0,), (9,), False), Grid((0.0,), (1.0,), (9,), True),
+               Grid((0.0, 0.0), (1.0, 2.0), (4, 5), False), Grid((0.0, 0.0), (1.0, 1.0), (3, 4), True)]
+
+
+@pytest.mark.parametrize("g", range(len(SWEEP_GRIDS)))
+@pytest.mark.parametrize("factored", [True, False])
+def test_factored_sweeps_match_stepwise_solves(g, factored, rng, monkeypatch):
+    """Newton's linear sweeps (1D: Thomas factors; 2D: one LU per step, or the iterative solver when the
+    LU memory cap is reached) satisfy their defining equations, checked with dense matrices."""
+    grid = SWEEP_GRIDS[g]
+    if not factored:
+        if grid.dim == 1:
+            pytest.skip("1D sweeps are always factored")
+        monkeypatch.setattr("reference_solvers.pde.scheme.LU_MAX_ENTRIES", -1)  # every step iterative
     nt = 5
     sch = Scheme(grid, nt=nt, horizon=1.0, nu=0.2)
-    vals = np.empty((nt, grid.size, 3))
+    vals = np.empty((nt, grid.size, 1 + 2 * grid.dim))
     res = np.empty(grid.size)
     for n in range(nt):
         u, un, f, b, _ = _random_state(rng, grid)
         kernels.hjb_stencil(u, un, f, b, sch.nb, sch.h, sch.nu, sch.dt, sch.bound, res, vals[n])
     rhs, term = rng.normal(size=(nt, grid.size)), rng.normal(size=grid.size)
-    back = sch.newton_backward(vals, rhs, term)
-    fwd = sch.newton_forward(vals, rhs)
+    back = sch.newton_backward(vals, rhs, term, sch.factor(vals, False))
+    fwd = sch.newton_forward(vals, rhs, sch.factor(vals, True))
+    atol = 1e-11 if factored else 1e-9  # the iterative solves stop at a relative residual of 1e-11
     for n in range(nt):  # the defining equations, with dense matrices
         J = sch.matrix(sch.dt * vals[n]).toarray()
-        np.testing.assert_allclose(J @ back[n], rhs[n] + back[n + 1], atol=1e-11)
-        np.testing.assert_allclose(J.T @ fwd[n + 1], rhs[n] + fwd[n], atol=1e-11)
+        np.testing.assert_allclose(sch.scaled_csc(vals[n], sch.dt).toarray(), J, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(J @ back[n], rhs[n] + back[n + 1], atol=atol)
+        np.testing.assert_allclose(J.T @ fwd[n + 1], rhs[n] + fwd[n], atol=atol)
     assert np.all(fwd[0] == 0) and np.all(back[nt] == term)
 
 
