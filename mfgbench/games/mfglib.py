@@ -231,14 +231,14 @@ class RockPaperScissors(MFGLibGame):
         r = np.array([0.0, 2 * mu[3] - mu[2], 4 * mu[1] - 2 * mu[3], 6 * mu[2] - 3 * mu[1]])
         return np.repeat(r[:, None], 3, axis=1)
 
+    # r(s) = c1[s] mu(i1[s]) - c2[s] mu(i2[s]): the same products and difference as ``rewards``
+    # (the start state gives 0 mu - 0 mu = 0; a factor 1 is exact)
+    _I1, _C1 = np.array([0, 3, 1, 2]), np.array([0.0, 2.0, 4.0, 6.0])
+    _I2, _C2 = np.array([0, 2, 3, 1]), np.array([0.0, 1.0, 2.0, 3.0])
+
     def rewards_over_time(self, k, flows, measures):
         mu = flows[0][:-1]
-        r = np.empty_like(mu)
-        r[:, 0] = 0.0
-        r[:, 1] = 2 * mu[:, 3] - mu[:, 2]
-        r[:, 2] = 4 * mu[:, 1] - 2 * mu[:, 3]
-        r[:, 3] = 6 * mu[:, 2] - 3 * mu[:, 1]
-        return _repeat_actions(r, 3)
+        return _repeat_actions(mu[:, self._I1] * self._C1 - mu[:, self._I2] * self._C2, 3)
 
     def transitions(self, k, t, mf):
         return _deterministic(np.broadcast_to(1 + np.arange(3), (4, 3)))
@@ -359,13 +359,10 @@ class LeftRight(MFGLibGame):
         mu = mf.mu[0]
         return np.repeat(np.array([0.0, -mu[1], -2.0 * mu[2]])[:, None], 2, axis=1)
 
+    _COEF = np.array([0.0, -1.0, -2.0])   # r = (0, -mu(L), -2 mu(R)): the same products, exactly
+
     def rewards_over_time(self, k, flows, measures):
-        mu = flows[0][:-1]
-        r = np.empty_like(mu)
-        r[:, 0] = 0.0
-        r[:, 1] = -mu[:, 1]
-        r[:, 2] = -2.0 * mu[:, 2]
-        return _repeat_actions(r, 2)
+        return _repeat_actions(flows[0][:-1] * self._COEF, 2)
 
     def transitions(self, k, t, mf):
         return _deterministic(np.broadcast_to(1 + np.arange(2), (3, 2)))

@@ -30,8 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfgbench.core import kernels
-from mfgbench.core.evaluate import (best_response_along, current_static_tables, flow_of_profile, model_of_profile,
-                                    static_model_arrays)
+from mfgbench.core.evaluate import best_response_along, flow_of_profile, model_of_profile, static_model_arrays
 from mfgbench.core.policy import as_profile, greedy_policy, uniform_policy
 from mfgbench.learners.base import Learner, register_learner
 
@@ -95,7 +94,8 @@ class FictitiousPlay(Learner):
         flow = self._flow_of(self._policy)
         self._weighted = [mu[..., None] * pi for pi, mu in zip(self._policy, flow)]
         self._weights = [mu.copy() for mu in flow]
-        self._next_model = None   # (flow, L, succ, prob, g) of the current policy, pushed by the last step
+        # (flow, L, succ, prob, g, the game's cached transition pair) of the current policy, from the last step
+        self._next_model = None
         # the compiled averaging sums each row in numpy's order up to PAIRWISE_BLOCK actions
         self._compiled_average = max(p.n_actions for p in game.populations) <= kernels.PAIRWISE_BLOCK
 
@@ -141,18 +141,17 @@ class FictitiousPlay(Learner):
         if nxt is not None:
             # tiny single-population games: the last call also pushed the new policy's flow and L,
             # so this iteration needs the game's vectorised rewards and one compiled call
-            flow, L, succ, prob, g = nxt
-            tables = current_static_tables(game)
-            if tables is not None and tables[0][0] is succ:
+            flow, L, succ, prob, g, pair = nxt
+            if game._transition_cache.get(0) is pair:   # the tables are still the game's
                 R = game.rewards_over_time(0, (flow,), (L,))
                 if R is not None:
-                    self._advance(R, succ, prob, g)
+                    self._advance(R, succ, prob, g, pair)
                     return
         self._next_model = None
         arrays = static_model_arrays(game, self._policy)   # tiny games: no model object
         if arrays is not None and len(self._policy) == 1:
-            R, succ, prob, g = arrays
-            self._advance(R[0], succ[0], prob[0], g[0])
+            R, succ, prob, g = arrays   # from the game's current transition cache (checked there)
+            self._advance(R[0], succ[0], prob[0], g[0], game._transition_cache.get(0))
             return
         if arrays is None:
             model = model_of_profile(game, self._policy)
@@ -163,11 +162,11 @@ class FictitiousPlay(Learner):
                                            self._policy[k])
             for k, pop in enumerate(game.populations)])
 
-    def _advance(self, R, succ, prob, g):
+    def _advance(self, R, succ, prob, g, pair):
         pi, flow, L = kernels.fictitious_play_update_and_flow(R, succ, prob, g, self.game.populations[0].mu0,
                                                               self._weighted[0], self._weights[0], self._policy[0])
         self._policy = (pi,)
-        self._next_model = (flow, L, succ, prob, g)
+        self._next_model = (flow, L, succ, prob, g, pair)
 
     def _exact_step(self):
         """The exact step when the transitions depend on the flow: the greedy best response and
