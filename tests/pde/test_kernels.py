@@ -220,3 +220,7 @@ def test_gmres_solves_a_nonsymmetric_system(rng):
     x, its, ok = gmres(lambda v: A @ v, b, 1e-12, restart=15)
     assert ok and its > 0
     np.testing.assert_allclose(A @ x, b, atol=1e-10)
+    # it stops on the Arnoldi estimate of the residual: the true one must agree (to round-off)
+    assert np.linalg.norm(A @ x - b) <= 2e-12 * np.linalg.norm(b)
+    x, its, ok = gmres(lambda v: A @ v, b, 1e-6, restart=60)
+    assert ok and np.linalg.norm(A @ x - b) <= 1.01e-6 * np.linalg.norm(b)
