@@ -14,13 +14,16 @@ Laplacian (``kernels.fp_edge_weights``). Two ways to solve each Newton system:
 - ``linear="krylov"`` (default): for a given dm, the HJB rows give du by one backward sweep
   of ``dt J_n`` solves and the FP rows then give a new dm by one forward sweep of
   ``dt J_n^T`` solves; the Newton step is the fixed point of that affine map, found by
-  restarted GMRES (``gmres``). Work and memory grow like N nt per GMRES iteration.
+  restarted GMRES (``gmres``). The ``dt J_n`` are factored once per Newton step (Thomas
+  factors in 1D, a sparse LU per time step in 2D, ``scheme.Scheme.factor``) and reused by
+  every GMRES iteration. Work and memory grow like N nt per GMRES iteration in 1D.
 - ``linear="direct"``: one sparse LU (scipy) of the whole matrix. Couplings through a mean
   (rank one) enter through one extra unknown per term and time so the matrix stays sparse;
   convolution couplings are dense blocks. Exact, but fill-in limits it to small grids.
 
 Globalisation: a start from the solution on a coarser grid (4 times in 1D, 2 times in 2D;
-interpolated) when the grid is large enough, else damped Picard iterations; a non-monotone backtracking line
+its m interpolated, then one Picard sweep u = BR(m), m = FP(u)) when the grid is large
+enough, else damped Picard iterations; a non-monotone backtracking line
 search on the residual (keeping m > 0 when a log-density coupling is present); and a
 damped Picard step whenever the line search fails (close to a kink of the upwind
 Hamiltonian the Newton direction may not decrease the residual).
@@ -103,7 +106,8 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
     """Newton's method on the whole discrete system (see the module docstring).
 
     Starts, when ``coarse`` and the grid is large enough, from the Newton solution on a
-    coarser grid (by 4 in 1D, 2 in 2D, in space and time), interpolated (nested iteration);
+    coarser grid (by 4 in 1D, 2 in 2D, in space and time; solved to ``COARSE_TOL``), whose m is
+    interpolated and followed by one Picard sweep (nested iteration);
     otherwise from damped Picard iterations (until the residual is below ``warmup_tol`` or
     ``warmup_iter`` iterations). ``residuals`` lists the starting residuals, then one per
     Newton step. Each Newton step solves the linearised system either by ``linear="krylov"``
@@ -195,6 +199,8 @@ FULL_STEPS = 3
 start the full step usually lands in the region of fast convergence even when the residual grows)."""
 FULL_STEP_GROWTH = 100.0
 COARSE_MIN_CELLS = 20
+MAX_FORCING = 0.1
+"""Loosest GMRES tolerance (relative), used when the residual is already within 10 tol."""
 COARSE_TOL = 1e-6
 """Residual to which the coarse-grid start is solved (its interpolation error, ~1e-2, dominates anyway)."""
 COARSE_MIN_STEPS = 20
@@ -451,8 +457,9 @@ def _krylov_step(problem, u, m, res, restart, tol, work):
         return dm[0].reshape(-1) if K == 1 else np.concatenate([d.reshape(-1) for d in dm])
 
     c = pack(lin.phi(unpack(np.zeros(K * nt * N))))
-    # forcing term: ~res keeps Newton quadratic; 0.1 tol/res is all the last step needs
-    rtol = min(1e-2, max(res, 0.1 * tol / res, 1e-13))
+    # forcing term: ~res keeps Newton quadratic; 0.1 tol/res is all the last step needs (up to 0.1
+    # when the residual is already within 10 tol)
+    rtol = min(max(min(1e-2, res), 0.1 * tol / res, 1e-13), MAX_FORCING)
     v, count, _ = gmres(lambda z: z - pack(lin.phi(unpack(z), homogeneous=True)), c, rtol, restart=restart,
                         work=work)
     dm = unpack(v)
