@@ -66,11 +66,14 @@ def test_whole_horizon_and_fused_kernels_match_their_twins(T, S, A, B, static, t
     np.testing.assert_allclose(weighted, w_np, rtol=0, atol=1e-12)
     np.testing.assert_allclose(weights, ws_np, rtol=0, atol=1e-12)
     w_np, ws_np = weighted.copy(), weights.copy()
-    fused = kernels.fictitious_play_update_and_flow(R, succ, prob, g, mu0, weighted, weights, pi)
-    twin = kernels.fictitious_play_update_and_flow_numpy(R, succ, prob, g, mu0, w_np, ws_np, pi)
-    for fast, slow in zip(fused, twin):
+    buffers = [np.full((T + 1, S), np.nan), np.full((T, S, A), np.nan)]
+    buffers_np = [np.empty((T + 1, S)), np.empty((T, S, A))]
+    fused = kernels.fictitious_play_update_and_flow(R, succ, prob, g, mu0, weighted, weights, pi, *buffers)
+    twin = kernels.fictitious_play_update_and_flow_numpy(R, succ, prob, g, mu0, w_np, ws_np, pi, *buffers_np)
+    for fast, slow in zip([fused] + buffers, [twin] + buffers_np):
         np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(fused[1], kernels.push_flow(mu0, fused[0], succ, prob))   # the same pass
+    np.testing.assert_array_equal(buffers[0], kernels.push_flow(mu0, fused, succ, prob))   # the same pass
+    np.testing.assert_array_equal(buffers[1], kernels.flow_and_measure(mu0, fused, succ, prob)[1])
 
     score = rng.standard_normal((T, S, A))
     score_np = score.copy()

@@ -139,6 +139,53 @@ def _treasure_flow(mu0, pi, c):
     return mu, succ, prob
 
 
+@jit
+def _rps_rewards(mu):
+    """``RockPaperScissors.rewards`` at t = 0..T-1 of the flow ``mu[t, s]`` (t = 0..T): the same
+    products and differences, one rounding each (no fused multiply-add without fastmath)."""
+    T = mu.shape[0] - 1
+    R = np.empty((T, 4, 3))
+    for t in range(T):
+        r1 = 2.0 * mu[t, 3] - mu[t, 2]
+        r2 = 4.0 * mu[t, 1] - 2.0 * mu[t, 3]
+        r3 = 6.0 * mu[t, 2] - 3.0 * mu[t, 1]
+        for a in range(3):
+            R[t, 0, a] = 0.0
+            R[t, 1, a] = r1
+            R[t, 2, a] = r2
+            R[t, 3, a] = r3
+    return R
+
+
+@jit
+def _left_right_rewards(mu):
+    """``LeftRight.rewards`` at t = 0..T-1 of the flow ``mu[t, s]`` (t = 0..T)."""
+    T = mu.shape[0] - 1
+    R = np.empty((T, 3, 2))
+    for t in range(T):
+        left, right = -mu[t, 1], -2.0 * mu[t, 2]
+        for a in range(2):
+            R[t, 0, a] = 0.0
+            R[t, 1, a] = left
+            R[t, 2, a] = right
+    return R
+
+
+@jit
+def _beach_bar_rewards(neg_distance, log_mu, move_cost):
+    """``BeachBar.rewards`` at every t from ``log(mu_t + eps)`` (numpy's log, computed by the
+    caller): ``(-d(s) - log_mu[t, s]) - move_cost[a]``, in that order."""
+    T, S = log_mu.shape
+    A = move_cost.shape[0]
+    R = np.empty((T, S, A))
+    for t in range(T):
+        for s in range(S):
+            state = neg_distance[s] - log_mu[t, s]
+            for a in range(A):
+                R[t, s, a] = state - move_cost[a]
+    return R
+
+
 class MFGLibGame(Game):
     """An MFGLib game of ``T_m`` steps: ``T_m + 1`` reward times, zero terminal reward."""
 
@@ -188,14 +235,14 @@ class BeachBar(MFGLibGame):
         gap = np.abs(s - self.bar)
         self.distance = np.minimum(gap, self.n - gap).astype(np.float64)
         self._move_cost = np.abs(np.arange(3) - 1) / self.n
+        self._neg_distance = -self.distance
 
     def rewards(self, k, t, mf):
         state = -self.distance - np.log(mf.mu[0] + self.LOG_EPS)
         return state[:, None] - self._move_cost[None, :]
 
     def rewards_over_time(self, k, flows, measures):
-        state = -self.distance[None, :] - np.log(flows[0][:-1] + self.LOG_EPS)
-        return state[:, :, None] - self._move_cost[None, None, :]
+        return _beach_bar_rewards(self._neg_distance, np.log(flows[0][:-1] + self.LOG_EPS), self._move_cost)
 
     def transitions(self, k, t, mf):
         s = np.arange(self.n)[:, None, None]
@@ -231,14 +278,8 @@ class RockPaperScissors(MFGLibGame):
         r = np.array([0.0, 2 * mu[3] - mu[2], 4 * mu[1] - 2 * mu[3], 6 * mu[2] - 3 * mu[1]])
         return np.repeat(r[:, None], 3, axis=1)
 
-    # r(s) = c1[s] mu(i1[s]) - c2[s] mu(i2[s]): the same products and difference as ``rewards``
-    # (the start state gives 0 mu - 0 mu = 0; a factor 1 is exact)
-    _I1, _C1 = np.array([0, 3, 1, 2]), np.array([0.0, 2.0, 4.0, 6.0])
-    _I2, _C2 = np.array([0, 2, 3, 1]), np.array([0.0, 1.0, 2.0, 3.0])
-
     def rewards_over_time(self, k, flows, measures):
-        mu = flows[0][:-1]
-        return _repeat_actions(mu[:, self._I1] * self._C1 - mu[:, self._I2] * self._C2, 3)
+        return _rps_rewards(flows[0])
 
     def transitions(self, k, t, mf):
         return _deterministic(np.broadcast_to(1 + np.arange(3), (4, 3)))
@@ -359,10 +400,8 @@ class LeftRight(MFGLibGame):
         mu = mf.mu[0]
         return np.repeat(np.array([0.0, -mu[1], -2.0 * mu[2]])[:, None], 2, axis=1)
 
-    _COEF = np.array([0.0, -1.0, -2.0])   # r = (0, -mu(L), -2 mu(R)): the same products, exactly
-
     def rewards_over_time(self, k, flows, measures):
-        return _repeat_actions(flows[0][:-1] * self._COEF, 2)
+        return _left_right_rewards(flows[0])
 
     def transitions(self, k, t, mf):
         return _deterministic(np.broadcast_to(1 + np.arange(2), (3, 2)))

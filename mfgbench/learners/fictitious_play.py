@@ -163,8 +163,13 @@ class FictitiousPlay(Learner):
             for k, pop in enumerate(game.populations)])
 
     def _advance(self, R, succ, prob, g, pair):
-        pi, flow, L = kernels.fictitious_play_update_and_flow(R, succ, prob, g, self.game.populations[0].mu0,
-                                                              self._weighted[0], self._weights[0], self._policy[0])
+        if self._next_model is None:   # buffers the kernel writes the new policy's flow and L into
+            T, S, A = self._policy[0].shape
+            flow, L = np.empty((T + 1, S)), np.empty((T, S, A))
+        else:
+            flow, L = self._next_model[:2]   # R, read from them, is computed already
+        pi = kernels.fictitious_play_update_and_flow(R, succ, prob, g, self.game.populations[0].mu0,
+                                                     self._weighted[0], self._weights[0], self._policy[0], flow, L)
         self._policy = (pi,)
         self._next_model = (flow, L, succ, prob, g, pair)
 

@@ -270,3 +270,15 @@ def test_vectorised_rewards_and_compiled_flows_are_the_per_time_ones_bit_for_bit
     if game_id in ("sis-v0", "treasure-hunting-v0"):   # the two with mean-field-dependent transitions
         assert game.flow_and_transitions(pi) is not None
 
+
+
+@pytest.mark.parametrize("game_id", ["rps-v0", "left-right-v0", "beach-bar-v0"])
+def test_vectorised_rewards_on_many_flows(game_id, rng):
+    """Compiled or reordered arithmetic (a fused multiply-add, say) would show on some flow."""
+    game = mb.make(game_id)
+    S, A = game.populations[0].n_states, game.populations[0].n_actions
+    flow = rng.dirichlet(np.ones(S), size=500) * 10.0 ** rng.integers(-6, 1, (500, S))
+    flow[rng.random(flow.shape) < 0.1] = 0.0
+    L = flow[:-1, :, None] * np.full(A, 1.0 / A)
+    per_time = np.array([game.rewards(0, t, MeanField(t, (flow[t],), (L[t],))) for t in range(len(flow) - 1)])
+    np.testing.assert_array_equal(game.rewards_over_time(0, (flow,), (L,)), per_time)
