@@ -103,8 +103,12 @@ class Problem:
         return out
 
     def residual(self, u, m) -> float:
-        return max(max(np.abs(h).max(), np.abs(t).max(), np.abs(p).max())
-                   for h, t, p, *_ in self.residual_parts(u, m))
+        return self.residual_norm(self.residual_parts(u, m))
+
+    @staticmethod
+    def residual_norm(parts) -> float:
+        """The residual (max-norm) of the output of ``residual_parts``."""
+        return float(max(max(np.abs(h).max(), np.abs(t).max(), np.abs(p).max()) for h, t, p, *_ in parts))
 
     def mass_error(self, m) -> float:
         return float(max(np.abs(self.grid.mass(mk) - 1.0).max() for mk in m))

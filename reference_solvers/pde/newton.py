@@ -132,13 +132,14 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
         # f(m) is left (interpolating u itself leaves a large discrete Laplacian error where u is steep)
         u, vals = problem.best_response(m, u)
         m = problem.flow(vals)
-        residuals = [problem.residual(u, m)]
+        parts = problem.residual_parts(u, m)
+        residuals = [problem.residual_norm(parts)]
         notes.append(f"started from the solution on grid {list(coarse_problem.grid.shape)} x {coarse_problem.nt}, "
                      f"interpolated ({rough.seconds:.2f}s)")
         warm = 0
     else:
         u, m, residuals = _fixed_point(problem, tol, warmup_iter, lambda j: warmup_damping, stop_at=warmup_tol)
-        warm = len(residuals)
+        warm, parts = len(residuals), None
     has_log = any(isinstance(t, LogDensity) for p in problem.game.populations for t in p.running + p.terminal)
     res = residuals[-1]
     it = 0
@@ -150,7 +151,7 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
         else:
             if work is None:
                 work = np.empty((krylov_restart + 1, problem.K * problem.nt * problem.n))
-            du, dm, kits = _krylov_step(problem, u, m, res, krylov_restart, tol, work)
+            du, dm, kits = _krylov_step(problem, u, m, res, krylov_restart, tol, work, parts)
             krylov_its.append(kits)
         # non-monotone line search (Grippo, Lampariello & Lucidi 1986): a step may raise the
         # residual above the last one, but not above the largest of the last few
@@ -160,7 +161,8 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
             u_try = [uk + step * d for uk, d in zip(u, du)]
             m_try = [mk + step * d for mk, d in zip(m, dm)]
             if not has_log or all(np.all(mk > 0) for mk in m_try):
-                r_try = problem.residual(u_try, m_try)
+                parts_try = problem.residual_parts(u_try, m_try)
+                r_try = problem.residual_norm(parts_try)
                 if np.isfinite(r_try) and r_try < (1 - 1e-4 * step) * reference:
                     accepted = True
                     break
@@ -172,8 +174,10 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
             u_br, vals = problem.best_response(m, u)
             m_try = [(1 - warmup_damping) * mk + warmup_damping * mn for mk, mn in zip(m, problem.flow(vals))]
             u_try, _ = problem.best_response(m_try, u_br)
-            r_try = problem.residual(u_try, m_try)
-        u, m, res = u_try, m_try, r_try
+            parts_try = problem.residual_parts(u_try, m_try)
+            r_try = problem.residual_norm(parts_try)
+        # the residual parts at the new point are also the first thing its linearisation needs
+        u, m, res, parts = u_try, m_try, r_try, parts_try
         residuals.append(res)
     notes += [f"warm-up: {warm} damped Picard iterations (damping {warmup_damping})", f"linear solver: {linear}"]
     if krylov_its:
@@ -331,10 +335,10 @@ def _dot(a, b):
 class _Linearisation:
     """Newton's matrix at (u, m), kept in the factors the elimination needs (all batched over time)."""
 
-    def __init__(self, problem, u, m):
+    def __init__(self, problem, u, m, parts=None):
         self.problem = problem
         game, x, dv, dt = problem.game, problem.x, problem.dv, problem.dt
-        parts = problem.residual_parts(u, m)
+        parts = problem.residual_parts(u, m) if parts is None else parts
         self.rhs_h = [-p[0] for p in parts]
         self.rhs_t = [-p[1] for p in parts]
         self.rhs_f = [-p[2] for p in parts]
@@ -445,9 +449,11 @@ def _drift_fp_apply(nb, coef, y):
     return out
 
 
-def _krylov_step(problem, u, m, res, restart, tol, work):
-    """Newton step (du, dm) by GMRES on ``dm = phi(dm)`` (see ``_Linearisation``), and the GMRES iterations."""
-    lin = _Linearisation(problem, u, m)
+def _krylov_step(problem, u, m, res, restart, tol, work, parts=None):
+    """Newton step (du, dm) by GMRES on ``dm = phi(dm)`` (see ``_Linearisation``), and the GMRES iterations.
+
+    ``parts``: ``problem.residual_parts(u, m)`` when already computed (by the line search)."""
+    lin = _Linearisation(problem, u, m, parts)
     K, nt, N = problem.K, problem.nt, problem.n
 
     def unpack(v):  # views, no copies (a matrix-vector product touches 10^6 values and more)
