@@ -124,8 +124,9 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
     notes = []
     coarse_problem = _coarser(problem) if coarse else None
     if coarse_problem is not None:
-        rough = newton(coarse_problem, tol=max(tol, COARSE_TOL), max_iter=max_iter, linear=linear, warmup_tol=warmup_tol,
-                       warmup_iter=warmup_iter, warmup_damping=warmup_damping, krylov_restart=krylov_restart)
+        rough = newton(coarse_problem, tol=max(tol, COARSE_TOL), max_iter=max_iter, linear=linear,
+                       warmup_tol=warmup_tol, warmup_iter=warmup_iter, warmup_damping=warmup_damping,
+                       krylov_restart=krylov_restart)
         u, m = _interpolate(rough, problem)
         # make the start consistent by one Picard sweep from the interpolated m: u = BR(m) solves the
         # HJB rows exactly and m = FP(u) the FP rows, so only the coupling mismatch f(m_interp) vs
@@ -135,7 +136,7 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
         parts = problem.residual_parts(u, m)
         residuals = [problem.residual_norm(parts)]
         notes.append(f"started from the solution on grid {list(coarse_problem.grid.shape)} x {coarse_problem.nt}, "
-                     f"interpolated ({rough.seconds:.2f}s)")
+                     f"m interpolated, one Picard sweep ({rough.seconds:.2f}s)")
         warm = 0
     else:
         u, m, residuals = _fixed_point(problem, tol, warmup_iter, lambda j: warmup_damping, stop_at=warmup_tol)
@@ -362,9 +363,13 @@ class _Linearisation:
             wp, wm = np.empty((nt, d, N)), np.empty((nt, d, N))
             kernels.fp_edge_weights_all(u[k], m[k], sch.nb, sch.h, sch.bound, wp, wm)
             self.weights.append((dt * wp, dt * wm))
-        # 2D: one LU per step serves dt J_n and its transpose
-        self.factors = [(sch.factor(v, False), sch.factor(v, True)) if sch.grid.dim == 1
-                        else (lambda lus: (lus, lus))(sch.factor(v, False)) for sch, v in zip(problem.schemes, self.vals)]
+        self.factors = []
+        for sch, v in zip(problem.schemes, self.vals):
+            if sch.grid.dim == 1:
+                self.factors.append((sch.factor(v, False), sch.factor(v, True)))
+            else:  # one LU per step serves dt J_n and its transpose
+                lus = sch.factor(v, False)
+                self.factors.append((lus, lus))
 
     def _couple(self, blocks, dm, k):
         out = 0.0
