@@ -29,6 +29,13 @@ with exact ``E(pi) <= tol``. What works on the toolkit's games, in the order tri
    cheap to reject: the polished profile's exact exploitability says so.
 3. Otherwise the best profile found is returned, uncertified, with the reason.
 
+Not in the pipeline (measured, see :func:`.newton.logit_homotopy`): the logit homotopy
+tau -> 0 follows the regularised equilibria of crowd-motion-v0 (6x6) down to tau ~ 3e-5
+(exploitability 1e-5, ~2 min) where its Jacobian turns nearly singular, and no polish
+from there certifies (the crowd games' rewards do not depend on the action, so many
+policies induce one flow and the indifference system is degenerate); on sis-v0 it
+follows a mixed "singular arc" that is not the limit equilibrium.
+
 The answer is never taken on trust: ``certified`` is decided by the exact exploitability
 of the returned profile (the caller recomputes it with ``mfgbench.core.evaluate``).
 """

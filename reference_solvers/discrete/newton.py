@@ -139,6 +139,26 @@ class _Parametrisation:
             out.append(pi)
         return tuple(out)
 
+    def entropy_bonus(self, z, tau):
+        """``tau`` times the policy's entropy at each (t, s), per population (0 at pure
+        states), computed from the logits: ``log pi_a = z_a - logsumexp`` never underflows."""
+        shift = np.zeros(self.n_mixed)
+        np.maximum.at(shift, self.state, z)
+        e = np.exp(z - shift[self.state])
+        e_ref = np.exp(-shift)
+        denom = e_ref + np.bincount(self.state, weights=e, minlength=self.n_mixed)
+        lse = shift + np.log(denom)
+        w, w_ref = e / denom[self.state], e_ref / denom
+        # H = -sum_a pi_a log pi_a, the reference action having logit 0
+        h = w_ref * lse - np.bincount(self.state, weights=w * (z - lse[self.state]), minlength=self.n_mixed)
+        out = []
+        for k, b in enumerate(self.base):
+            hk = np.zeros(b.shape[:-1])
+            sel = self._sel[k]
+            hk[self.t[sel], self.s[sel]] = tau * h[self.state[sel]]
+            out.append(hk)
+        return tuple(out)
+
     def residual(self, q_policy):
         r = np.empty(len(self.z0))
         for k, q in enumerate(q_policy):
@@ -147,7 +167,7 @@ class _Parametrisation:
         return r
 
 
-def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadline=np.inf):
+def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadline=np.inf, residual=None):
     """Levenberg–Marquardt Newton on F(z) = 0; returns (z, F(z), iterations).
 
     Dense: finite-difference Jacobian, its SVD, and the damped step
@@ -160,6 +180,8 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadl
     on finite-difference Jacobian-vector products) with backtracking.
     """
     def F(z):
+        if residual is not None:
+            return residual(z)
         return par.residual(analyse(game, par.policy(z), best=False, tau=tau).q_policy)
 
     z = par.z0.copy()
@@ -311,3 +333,132 @@ def regularised_path(game, analysis, taus, mass_floor: float = 1e-14, fd_step: f
         total += its
         an = analyse(game, par.policy(z))
     return an, total
+
+
+def _fd_jacobian(F, z, f, fd_step):
+    J = np.empty((len(f), len(z)))
+    for j in range(len(z)):
+        zp = z.copy()
+        zp[j] += fd_step
+        J[:, j] = (F(zp) - f) / fd_step
+    return J
+
+
+def _plain_newton(F, z, res_tol, max_newton, fd_step, dense_limit, deadline=np.inf):
+    """Newton with backtracking on a non-singular system: a fresh finite-difference
+    Jacobian for each step up to ``dense_limit`` unknowns (the chord step with the old one
+    is tried first once the residual is small, as it then costs one evaluation), GMRES on
+    difference Jacobian-vector products above. Returns (z, F(z), iterations)."""
+    f = F(z)
+    its, J = 0, None
+    n = len(z)
+    while its < max_newton and np.max(np.abs(f), initial=0.0) > res_tol and time.perf_counter() < deadline:
+        its += 1
+        norm0 = np.linalg.norm(f)
+        if n <= dense_limit:
+            dz = None
+            if J is not None:  # chord step: keep it only if it cuts the residual tenfold
+                with one_blas_thread():
+                    dz = np.linalg.solve(J, -f)
+                f_new = F(z + dz)
+                if np.linalg.norm(f_new) < 0.1 * norm0:
+                    z, f = z + dz, f_new
+                    continue
+            J = _fd_jacobian(F, z, f, fd_step)
+            with one_blas_thread():
+                try:
+                    dz = np.linalg.solve(J, -f)
+                except np.linalg.LinAlgError:
+                    dz = np.linalg.lstsq(J, -f, rcond=None)[0]
+        else:
+            def matvec(v, z=z, f=f):
+                nv = np.linalg.norm(v)
+                if nv == 0.0:
+                    return np.zeros_like(v)
+                h = fd_step / nv
+                return (F(z + h * v) - f) / h
+            op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+            dz, _ = gmres(op, -f, rtol=1e-10, atol=0.1 * res_tol, restart=100, maxiter=10)
+        step = 1.0
+        while True:
+            f_new = F(z + step * dz)
+            if np.linalg.norm(f_new) < norm0 or step < 1e-3:
+                break
+            step *= 0.5
+        if not np.linalg.norm(f_new) < norm0:
+            break
+        z, f = z + step * dz, f_new
+    return z, f, its
+
+
+def logit_homotopy(game, analysis, tau_start: float = 1.0, tau_stop: float = 1e-9, factor: float = 0.1,
+                   tol: float = 0.0, mass_floor: float = 1e-14, fd_step: float = 1e-6, dense_limit: int = 1500,
+                   max_newton: int = 20, deadline: float = np.inf, on_step=None):
+    """Entropy-regularised (logit) equilibria ``pi = softmax(Q_tau / tau)`` for
+    ``tau = tau_start * factor^n`` down to ``tau_stop``, each by Newton on the logits
+    ``z`` warm-started at the previous ``z`` (continuation; Cui & Koeppl 2021).
+
+    The unknowns are the logits of all actions (duplicates merged) at the states with mass
+    at the start, relative to a reference action; the equations
+
+        F(z)[t, s, a] = Q_h(a) - Q_h(a0) - tau z_a = 0,
+
+    with ``Q_h`` the action values of the policy for the reward ``R + tau H_pi(t, s)``
+    (H the entropy of the policy at the state), say ``tau log pi_a - tau log pi_a0`` equals
+    the difference of regularised action values: ``pi = softmax(Q_tau / tau)``. Written
+    with ``z`` rather than ``log pi`` they stay exact when the weight of a dominated action
+    underflows (its logit keeps growing like ``-gap / tau``): reading ``log pi`` back from
+    an underflowed weight is what stalled the earlier continuation near tau = 2e-3. Its
+    Jacobian is the polish's plus ``tau`` times the identity, non-singular where the
+    polish's is degenerate (crowd games: many policies induce the same flow).
+
+    The step in tau is adaptive: a step Newton cannot solve is retried from the last
+    solved tau with the square root of the factor (until the factor exceeds 0.9); a step
+    solved in at most 4 iterations squares it (down to ``factor``).
+    The exploitability of the regularised equilibrium is at most ``tau`` times the
+    policy's entropy summed along the flow (``<= tau T log A``; it maximises the
+    regularised value, so a deviation gains at most the entropy it gives up), so the path
+    itself can reach a tolerance; it stops when the exact exploitability is at most
+    ``tol``, when Newton fails to solve even a short step (the path turns or bifurcates,
+    or, in crowd games below tau ~ 1e-4, the Jacobian becomes nearly singular), or at
+    ``deadline``. ``on_step(tau, an)``
+    is called after every solved step (e.g. to try a polish). Returns (best analysis,
+    Newton iterations, reason).
+    """
+    an = analysis
+    support = merge_duplicate_actions(tuple(np.ones(pi.shape, dtype=bool) for pi in an.policy), an.model)
+    base = tuple(greedy_policy(qb) for qb in an.q_best)
+    policy = tuple(np.maximum(pi, 1e-300) for pi in an.policy)
+    par = _Parametrisation(base, support, policy, an.mass, mass_floor)
+    scale = max(1.0, max(float(np.max(np.abs(q))) for q in an.q_best))
+    best, total, tau = an, 0, float(tau_start)
+    z, step = par.z0.copy(), float(factor)
+    while True:
+        def residual(z, tau=tau):
+            q = analyse(game, par.policy(z), best=False, bonus=par.entropy_bonus(z, tau)).q_policy
+            return par.residual(q) - tau * z
+        z_new, f, its = _plain_newton(residual, z, 1e-11 * scale, max_newton, fd_step, dense_limit, deadline)
+        total += its
+        if not np.max(np.abs(f), initial=0.0) <= 1e-8 * scale:
+            if tau == tau_start or step > 0.9 or time.perf_counter() > deadline:
+                return best, total, f"Newton did not solve the step to tau = {tau:.3g} (residual {np.abs(f).max():.3g})"
+            tau /= step  # back to the last solved tau, and a shorter step from there
+            step = float(np.sqrt(step))
+            tau *= step
+            continue
+        z = z_new
+        an = analyse(game, par.policy(z))
+        if an.exploitability < best.exploitability:
+            best = an
+        if on_step is not None:
+            on_step(tau, an)
+        if best.exploitability <= tol:
+            return best, total, "converged"
+        if time.perf_counter() > deadline:
+            return best, total, "time budget spent"
+        if tau <= tau_stop * (1.0 + 1e-12):
+            break
+        if its <= 4:  # an easy step: lengthen the next one
+            step = max(float(factor), step * step)
+        tau = max(tau * step, tau_stop)
+    return best, total, f"reached tau = {tau_stop:g}"

@@ -64,7 +64,7 @@ def time_shapes(game) -> list:
     return [(1, *s) if len(s) == 2 else s for s in shapes]
 
 
-def analyse(game, profile, best: bool = True, tau: float = 0.0) -> Analysis:
+def analyse(game, profile, best: bool = True, tau: float = 0.0, bonus: tuple | None = None) -> Analysis:
     """Flow, mass, ``Q^pi`` and (if ``best``) ``Q^BR`` and exploitability of ``profile``.
 
     ``profile`` carries a time axis (see :func:`with_time_axis`). With ``tau > 0``,
@@ -74,7 +74,7 @@ def analyse(game, profile, best: bool = True, tau: float = 0.0) -> Analysis:
     actions); ``Q^BR`` and the exploitability stay unregularised.
     """
     if is_stationary(game):
-        if tau:
+        if tau or bonus is not None:
             raise ValueError("entropy-regularised analysis is implemented for finite games only")
         return _analyse_stationary(game, profile, best)
     profile = as_profile(game, profile)
@@ -83,12 +83,15 @@ def analyse(game, profile, best: bool = True, tau: float = 0.0) -> Analysis:
     qp, qb, per = [], [], np.zeros(K)
     for k in range(K):
         args = (model.rewards[k], model.succ[k], model.prob[k], model.terminal[k])
-        if tau:
+        if bonus is not None:
+            qp.append(core_kernels.policy_q_values(model.rewards[k] + bonus[k][..., None], *args[1:],
+                                                   profile[k])[1])
+        elif tau:
             pi = profile[k]
-            bonus = np.where(pi > 0.0, -tau * np.log(np.where(pi > 0.0, pi, 1.0)), 0.0)
-            qp.append(core_kernels.policy_q_values(model.rewards[k] + bonus, *args[1:], pi)[1])
+            ent = np.where(pi > 0.0, -tau * np.log(np.where(pi > 0.0, pi, 1.0)), 0.0)
+            qp.append(core_kernels.policy_q_values(model.rewards[k] + ent, *args[1:], pi)[1])
         v_pi, q_pi = core_kernels.policy_q_values(*args, profile[k])
-        if not tau:
+        if not tau and bonus is None:
             qp.append(q_pi)
         if best:
             v_br, q_br = core_kernels.best_response_values(*args)

@@ -7,6 +7,8 @@ import mfgbench as mb
 from mfgbench.reference import reference
 from reference_solvers.discrete import (damped_fixed_point, fictitious_play, mirror_descent, newton_polish,
                                         best_response_iteration, solve)
+from reference_solvers.discrete.newton import logit_homotopy
+from reference_solvers.discrete.problem import analyse, with_time_axis
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +122,25 @@ def test_sis_pure_equilibrium_where_fictitious_play_oscillates():
     assert mb.exploitability(game, sol.analysis.policy) == pytest.approx(_sis_exploitability(x), abs=1e-12)
     # bang-bang: distance while the infected share is high, then out (x = 0) over the last steps
     assert x[0] == 1.0 and x[-1] == 0.0
+
+
+@pytest.mark.parametrize("game_id, params", [("rps-v0", {}), ("garnet-v0", {"S": 5, "A": 3, "B": 2, "T": 3, "seed": 1})])
+def test_logit_homotopy_follows_regularised_equilibria(game_id, params):
+    """Each point of the path is the logit equilibrium pi = softmax(Q_tau / tau): checked with
+    the regularised values computed from log pi (the other formula of .problem), and its
+    exploitability is at most tau * (decision times) * log A (module docstring bound)."""
+    game = mb.make(game_id, **params)
+    start = analyse(game, with_time_axis(game, mb.core.policy.uniform_policy(game)))
+    seen = []
+    best, its, reason = logit_homotopy(game, start, tau_start=1.0, tau_stop=1e-3, factor=0.1,
+                                       on_step=lambda tau, an: seen.append((tau, an)))
+    assert reason in ("reached tau = 0.001", "converged")  # converged: exploitability exactly 0
+    assert seen[-1][0] == pytest.approx(1e-3) or seen[-1][1].exploitability == 0.0
+    for tau, an in seen:
+        q = analyse(game, an.policy, tau=tau).q_policy[0]
+        played = an.policy[0] > 1e-200  # not underflowed, not a merged duplicate action
+        spread = np.where(played, q, -np.inf).max(axis=-1) - np.where(played, q, np.inf).min(axis=-1)
+        assert spread[an.mass[0] > 1e-12].max() <= 1e-8
+        T, _, A = an.policy[0].shape
+        assert an.exploitability <= tau * T * np.log(A) + 1e-12
+    assert best.exploitability <= seen[-1][1].exploitability
