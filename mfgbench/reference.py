@@ -146,7 +146,8 @@ def reference(game, tol: float = 1e-8, *, cache: bool = True, cache_path=None,
     or the best profile found with ``certified=False`` and a ``reason``.
 
     ``cache=False`` neither reads nor writes the cache; ``cache_path`` overrides the cache
-    directory (see the module docstring); ``max_seconds`` bounds the solve.
+    directory (see the module docstring); ``max_seconds`` bounds the solve's CPU time (a
+    budget in CPU seconds buys the same work however loaded the machine is).
     """
     if getattr(game, "kind", "finite") not in ("finite", "stationary"):
         raise ValueError(f"game {getattr(game, 'id', game)!r}: references are computed for finite and "

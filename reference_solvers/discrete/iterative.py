@@ -23,13 +23,12 @@ and returns a :class:`SolverResult` holding the best profile seen (lowest exploi
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mfgbench.core.policy import greedy_policy
-from reference_solvers.discrete.problem import analyse, time_shapes, with_time_axis
+from reference_solvers.discrete.problem import analyse, clock, time_shapes, with_time_axis
 from mfgbench.core.policy import uniform_policy
 
 
@@ -116,14 +115,14 @@ def _averaging(game, iterations, tol, policy, step, method):
 def fictitious_play_stages(game, stages=(100, 400, 1600), policy=None, deadline: float = np.inf):
     """Fictitious play run once, yielding a :class:`SolverResult` (the current average,
     not the best seen) at each iteration count in ``stages``: warm starts of growing
-    accuracy at the cost of one run. Past ``deadline`` (a ``time.perf_counter()`` value)
+    accuracy at the cost of one run. Past ``deadline`` (a :func:`.problem.clock` value)
     each stage ends at once with the iterations done so far."""
     steps = _averaging_steps(game, policy, lambda n: 1.0 / (n + 1.0))
     an = next(steps)
     history = [an.exploitability]
     done = 0
     for stop in stages:
-        while done < stop and time.perf_counter() < deadline:
+        while done < stop and clock() < deadline:
             an = next(steps)
             done += 1
             history.append(an.exploitability)

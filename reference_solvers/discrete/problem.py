@@ -18,6 +18,7 @@ hides by adding a time axis of length 1, so the solvers see one shape.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,13 @@ class Analysis:
     per_population: np.ndarray
     exploitability: float
     model: object = None
+
+
+def clock() -> float:
+    """The solvers' clock for time budgets and deadlines: CPU time of this process, so that
+    a budget buys the same work on a loaded machine as on a quiet one (wall-clock budgets
+    made uncertified results depend on the machine's load)."""
+    return time.process_time()
 
 
 def is_stationary(game) -> bool:

@@ -28,7 +28,7 @@ NOT_CERTIFIED = {
     "crowd-2d-four-rooms-v0": "(7x7, horizon 6 test size) no support polishes within the budget: best ~3e-4",
 }
 BUDGET = 10.0
-"""Seconds the solver may spend on a game listed in NOT_CERTIFIED (the xfail stays cheap)."""
+"""CPU seconds the solver may spend on a game listed in NOT_CERTIFIED (the xfail stays cheap)."""
 
 
 def _ids():
