@@ -140,3 +140,28 @@ def test_interpolation_is_exact_on_linear_functions_inside(periodic, rng):
     X = np.stack([rng.uniform(grid.h[0] / 2, 1 - grid.h[0] / 2, 50),
                   rng.uniform(grid.h[1] / 2, 2 - grid.h[1] / 2, 50)], axis=1)
     np.testing.assert_allclose(Interpolator(grid)(vals, X), 2.0 * X[:, 0] - 0.5 * X[:, 1] + 1.0, atol=1e-12)
+
+
+def test_frozen_flow_sets_the_costs_and_leaves_the_observed_densities_empirical():
+    """segregation-2pop-v0 pays cross * m_other + self_aversion * m_own (running and terminal): facing
+    uniform densities (1 on the unit torus) every agent pays (1 + 0.2) per unit time and 1.2 at T,
+    whatever the particles do."""
+    game = mb.make("segregation-2pop-v0")
+    env = ParticleEnv(game, n_agents=300, n_steps=4)
+    env.set_flow(tuple(np.ones((5, env.grid.size)) for _ in range(2)))
+    obs, _ = env.reset(seed=3)
+    zeros = tuple(np.zeros((300, 1)) for _ in range(2))
+    for n in range(4):
+        obs, rewards, terminated, _, _ = env.step(zeros)
+        expected = -env.dt * 1.2 - (1.2 if n == 3 else 0.0)
+        for k in range(2):
+            np.testing.assert_allclose(rewards[k], expected, rtol=1e-12)
+            np.testing.assert_allclose(obs["m"][k], env.histogram(obs["x"][k]))
+    env.set_flow(None)
+    env.reset(seed=3)
+    _, rewards, _, _, _ = env.step(zeros)
+    assert np.std(rewards[0]) > 0  # empirical densities again: the cost varies from agent to agent
+    with pytest.raises(ValueError, match="set_flow"):
+        env.set_flow((np.ones((4, env.grid.size)), np.ones((5, env.grid.size))))
+    with pytest.raises(ValueError, match="set_flow"):
+        env.set_flow((-np.ones((5, env.grid.size)), np.ones((5, env.grid.size))))

@@ -24,6 +24,12 @@ population all acting with their population's actor:
 ``done`` is the environment's ``terminated`` (the horizon T): the last step's target is its
 reward (which includes the terminal cost), with no bootstrap.
 
+Mean field faced (``config.mean_field_update``). "current": the episode's own empirical densities.
+"fictitious": fictitious play over episodes: the learner keeps ``mbar_k``, the weighted average of
+past episodes' flows, freezes it in the environment (``ParticleEnv.set_flow``) so each actor
+learns a best response to a slowly moving flow, and feeds its summary to the networks; the
+learner's feedback is then ``mu_k(t, x, mbar_k(t))``.
+
 Parametrisation of Q (``config.critic_form``, ``config.explicit_control_cost``). An action held
 for one step of length dt changes Q only at order dt, ``Q(s, a) - Q(s, a') = O(dt)``, next to an
 O(1) value: a plain MLP's action gradient is then mostly fitting error, and Adam follows its sign
@@ -54,7 +60,7 @@ import torch
 from torch import nn
 
 from mfgbench.learners.base import Learner
-from mfgbench.learners.neural.config import DDPGConfig, Features
+from mfgbench.learners.neural.config import DDPGConfig, Features, resolve
 from mfgbench.learners.neural.env import ParticleEnv
 
 
@@ -177,7 +183,7 @@ class ActorCriticLearner(Learner):
 
     def __init__(self, game, config=None, rng=None):
         super().__init__(game, config, rng)
-        c = self.config
+        self.config = c = resolve(self.config, game)
         torch.set_num_threads(c.threads)
         self.K, self.dim = game.n_populations, game.dim
         self.gamma = 1.0 if c.gamma is None else c.gamma
@@ -204,6 +210,8 @@ class ActorCriticLearner(Learner):
             self.critic_opts.append(torch.optim.Adam(critic.parameters(), lr=c.critic_lr))
             self.buffers.append(ReplayBuffer(c.buffer_size, n_actor, n_critic, self.dim))
         self.updates = 0
+        self.flow_average = None  # fictitious play: per population (n_steps + 1, n_cells)
+        self.flows_averaged = 0
         self._rollout = None
         self.last_losses = (float("nan"), float("nan"))
 
@@ -215,11 +223,12 @@ class ActorCriticLearner(Learner):
         return twin
 
     # ------------------------------------------------------------------ inputs
-    def _inputs(self, obs):
-        """Actor states (K arrays (N, n_actor)) and critic states (K arrays) from an observation."""
+    def _inputs(self, obs, faced=None):
+        """Actor states (K arrays (N, n_actor)) and critic states (K arrays) from an observation;
+        ``faced``: the densities the agents face, if not the observed ones (fictitious play)."""
         F = self.features
         t = F.time(obs["t"])
-        summaries = [F.mean_field(m) for m in obs["m"]]
+        summaries = [F.mean_field(m) for m in (obs["m"] if faced is None else faced)]
         joint = np.concatenate(summaries)
         actor_s, critic_s = [], []
         for k in range(self.K):
@@ -238,16 +247,23 @@ class ActorCriticLearner(Learner):
     # ------------------------------------------------------------------ training
     def step(self) -> dict:
         c, env = self.config, self.env
+        fp = c.mean_field_update == "fictitious"
+        mbar = self.flow_average if fp else None
+        env.set_flow(mbar)
+        faced = (lambda n: None) if mbar is None else (lambda n: [f[n] for f in mbar])  # noqa: E731
         obs, _ = env.reset(seed=int(self.rng.integers(2 ** 62)))
-        s, z, _ = self._inputs(obs)
+        flow = [[m] for m in obs["m"]]
+        s, z, _ = self._inputs(obs, faced(0))
         returns = np.zeros(self.K)
-        for _ in range(env.n_steps):
+        for n in range(env.n_steps):
             actions = []
             for k in range(self.K):
                 a = self.act(k, s[k]) + c.exploration_noise * self.rng.standard_normal((env.n_agents, self.dim))
                 actions.append(np.clip(a, -self.a_max, self.a_max))
             obs, rewards, terminated, _, _ = env.step(tuple(actions))
-            s1, z1, _ = self._inputs(obs)
+            for k in range(self.K):
+                flow[k].append(obs["m"][k])
+            s1, z1, _ = self._inputs(obs, faced(n + 1))
             for k in range(self.K):
                 keep = self.rng.choice(env.n_agents, size=c.transitions_per_step, replace=False)
                 T = lambda v: torch.as_tensor(v[keep], dtype=torch.float32)  # noqa: E731
@@ -258,6 +274,14 @@ class ActorCriticLearner(Learner):
                 for _ in range(c.updates_per_step):
                     for k in range(self.K):
                         self.update(k)
+        if fp:
+            flow = [np.array(f) for f in flow]
+            if self.flow_average is None:
+                self.flow_average = flow
+            else:
+                w = (self.flows_averaged + 1.0) ** -c.averaging_power
+                self.flow_average = [a + w * (b - a) for a, b in zip(self.flow_average, flow)]
+            self.flows_averaged += 1
         self.iteration += 1
         self.samples += env.n_agents * env.n_steps * self.K
         self._rollout = None
@@ -293,22 +317,27 @@ class ActorCriticLearner(Learner):
 
     # ------------------------------------------------------------------ output
     def rollout(self) -> Rollout:
-        """Noise-free rollout of the current actors with ``eval_agents`` particles (fixed seed; cached)."""
+        """Noise-free rollout of the current actors with ``eval_agents`` particles (fixed seed; cached).
+
+        The actors' mean-field input is the rollout's own density, or under fictitious play the
+        averaged flow ``mbar`` they learned to answer (so the learner's feedback is
+        ``alpha_k(t, x) = mu_k(t, x, mbar_k(t))``, the best response fictitious play outputs).
+        """
         if self._rollout is None:
+            mbar = self.flow_average
             env = ParticleEnv(self.game, self.config.eval_agents, self.config.n_steps, self.config.nx)
             obs, _ = env.reset(seed=self.eval_seed)
             flows = [[m] for m in obs["m"]]
-            summaries = [[self.features.mean_field(m)] for m in obs["m"]]
             times = [0.0]
-            for _ in range(env.n_steps):
-                s, _, _ = self._inputs(obs)
+            for n in range(env.n_steps):
+                s, _, _ = self._inputs(obs, None if mbar is None else [f[n] for f in mbar])
                 obs, _, _, _, _ = env.step(tuple(self.act(k, s[k]) for k in range(self.K)))
                 times.append(obs["t"])
                 for k in range(self.K):
                     flows[k].append(obs["m"][k])
-                    summaries[k].append(self.features.mean_field(obs["m"][k]))
-            self._rollout = Rollout(np.array(times), tuple(np.array(f) for f in flows),
-                                    tuple(np.array(sm) for sm in summaries))
+            faced = flows if mbar is None else mbar
+            summaries = tuple(np.array([self.features.mean_field(m) for m in f]) for f in faced)
+            self._rollout = Rollout(np.array(times), tuple(np.array(f) for f in flows), summaries)
         return self._rollout
 
     def feedback(self, times: np.ndarray, points: np.ndarray, rollout: Rollout | None = None) -> list:

@@ -21,6 +21,12 @@ and linearly interpolated to the agents. An episode terminates at T (``terminate
 horizon is part of the game, so a learner must not bootstrap past it); ``truncated`` is
 always False.
 
+Frozen mean field (fictitious play). ``set_flow(flow)`` fixes the densities the agents face:
+drift and costs at step n then use ``flow[k][n]`` and ``flow[k][n + 1]`` (arrays (n_steps + 1,
+n_cells) per population) instead of the empirical densities, which are still observed as ``m``
+(they are the flow the agents' current behaviour induces). ``set_flow(None)`` goes back to the
+empirical densities.
+
 Observations are ``{"t": t_n, "x": (X_1, ..., X_K), "m": (m_1^N, ..., m_K^N)}`` with ``X_k`` of
 shape (N, d) and ``m_k^N`` of shape (n_cells,); actions and rewards are tuples over
 populations of arrays (N, d) (or (N,) in 1D) and (N,). Everything is vectorised over agents;
@@ -132,6 +138,20 @@ class ParticleEnv:
         self.n = 0
         self.X = None
         self.m = None
+        self.flow = None
+
+    def set_flow(self, flow):
+        """Fix the densities the agents face (module docstring); None = the empirical densities."""
+        if flow is None:
+            self.flow = None
+            return
+        flow = tuple(np.asarray(f, dtype=float) for f in flow)
+        if len(flow) != self.K or any(f.shape != (self.n_steps + 1, self.grid.size) for f in flow):
+            raise ValueError(f"ParticleEnv.set_flow: expected {self.K} arrays of shape "
+                             f"({self.n_steps + 1}, {self.grid.size}), got {[f.shape for f in flow]}")
+        if not all(np.all(np.isfinite(f)) and f.min() >= 0 for f in flow):
+            raise ValueError("ParticleEnv.set_flow: densities must be finite and >= 0")
+        self.flow = flow
 
     # ------------------------------------------------------------------ state
     def histogram(self, X: np.ndarray) -> np.ndarray:
@@ -199,7 +219,7 @@ class ParticleEnv:
             raise RuntimeError("ParticleEnv.step called after the episode terminated; call reset()")
         a = self._check_actions(actions)
         game, t, t1, dt = self.game, self.n * self.dt, (self.n + 1) * self.dt, self.dt
-        ms = tuple(self.m)
+        ms = tuple(self.m) if self.flow is None else tuple(f[self.n] for f in self.flow)
         Xn = []
         for k in range(self.K):
             v = a[k]
@@ -212,7 +232,7 @@ class ParticleEnv:
         self.m = [self.histogram(x) for x in Xn]
         self.n += 1
         terminated = self.n == self.n_steps
-        ms1 = tuple(self.m)
+        ms1 = tuple(self.m) if self.flow is None else tuple(f[self.n] for f in self.flow)
         rewards = []
         for k in range(self.K):
             wts = self.interp.weights(Xn[k])
