@@ -5,7 +5,7 @@ B = 5, T = 50) this solves ``mfgbench.reference(game, tol)`` without the cache `
 times and prints the median wall time and the median CPU time of this process
 (``time.process_time()``; on a shared machine wall time is noisy, CPU time less so),
 whether the result is certified, its exact exploitability and the method. An
-uncertified solve runs to ``--max-seconds`` and is not repeated. Targets: under 1 s for the small games, under 30 s for
+uncertified solve runs to ``--max-seconds`` (CPU seconds of the solver) and is not repeated. Targets: under 1 s for the small games, under 30 s for
 crowd-2d-v0 and the big garnet.
 
     python benchmarks/reference_speed.py [--repeats 3] [--tol 1e-8] [--max-seconds 120] [--games ID ...]
