@@ -146,3 +146,30 @@ def test_nonlocal_and_bounded_games_solve_consistently(factory):
         np.testing.assert_allclose(a.m[k], b.m[k], atol=1e-8)
         np.testing.assert_allclose(a.m[k], c.m[k], atol=1e-8)
         np.testing.assert_allclose(a.u[k], c.u[k], atol=1e-8)
+
+
+def test_2d_newton_with_and_without_lu_sweeps_agree(monkeypatch):
+    """2D Newton sweeps by per-step LU factors or (past the memory cap) by the iterative solver: the same
+    discrete equilibrium, exact mass, m >= 0."""
+    problem = Problem(make("exit-room-2d-v0"), 12, 10)
+    a = newton(problem)
+    monkeypatch.setattr("reference_solvers.pde.scheme.LU_MAX_ENTRIES", -1)  # only step 0 factored
+    b = newton(problem)
+    for r in (a, b):
+        assert r.converged and r.mass_error <= 1e-12 and r.min_density >= 0
+    np.testing.assert_allclose(a.m[0], b.m[0], atol=1e-9)
+    np.testing.assert_allclose(a.u[0], b.u[0], atol=1e-9)
+
+
+@pytest.mark.slow
+def test_2d_coarse_start_reaches_the_same_equilibrium():
+    """On a grid large enough for the coarse-grid start (40 x 40 x 40, started from 20 x 20 x 20), Newton
+    reaches the same discrete solution as Newton from damped Picard iterations."""
+    problem = Problem(make("exit-room-2d-v0"), 40, 40)
+    a = newton(problem)
+    b = newton(problem, coarse=False)
+    assert any("started from the solution on grid [20, 20]" in n for n in a.notes)
+    for r in (a, b):
+        assert r.converged and r.mass_error <= 1e-12 and r.min_density >= 0
+    np.testing.assert_allclose(a.m[0], b.m[0], atol=1e-8)
+    np.testing.assert_allclose(a.u[0], b.u[0], atol=1e-8)
