@@ -372,30 +372,42 @@ class _Linearisation:
                 self.factors.append((lus, lus))
 
     def _couple(self, blocks, dm, k):
-        out = 0.0
+        """Sum of the coupling blocks applied to dm: a fresh (nt, N) array, or None without blocks."""
+        out = None
         for l, kind, data in blocks:
             v = dm[l]
             if kind == "drift-hjb":
                 scale, kind2, data2 = data
-                out = out + scale * _apply_block(kind2, data2, v)
+                val = scale * _apply_block(kind2, data2, v)
             elif kind == "drift-fp":
                 coef, kind2, data2 = data
-                out = out + _drift_fp_apply(self.problem.schemes[k].nb, coef, _apply_block(kind2, data2, v))
+                val = _drift_fp_apply(self.problem.schemes[k].nb, coef, _apply_block(kind2, data2, v))
             else:
-                out = out + _apply_block(kind, data, v)
+                val = _apply_block(kind, data, v)
+            # in place where possible: each temporary is a whole (nt, N) field
+            if out is None:
+                out = np.array(np.broadcast_to(val, (self.problem.nt, self.problem.n)))
+            else:
+                out += val
         return out
 
     def du_of(self, dm, homogeneous=False):
         """du from the HJB and terminal rows given dm (per population (nt, N): dm^1..dm^nt)."""
         out = []
+        nt, n = self.problem.nt, self.problem.n
         for k, sch in enumerate(self.problem.schemes):
-            rhs = -self._couple(self.hjb_blocks[k], dm, k) + (0.0 if homogeneous else self.rhs_h[k])
+            rhs = self._couple(self.hjb_blocks[k], dm, k)
+            if rhs is None:
+                rhs = np.zeros((nt, n)) if homogeneous else self.rhs_h[k]
+            else:
+                np.negative(rhs, out=rhs)
+                if not homogeneous:
+                    rhs += self.rhs_h[k]
             term = 0.0 if homogeneous else self.rhs_t[k]
             for l, kind, data in self.term_blocks[k]:
                 term = term - _apply_block(kind, data, dm[l][-1][None, :])[0]
-            rhs = np.broadcast_to(rhs, (self.problem.nt, self.problem.n))
             out.append(sch.newton_backward(self.vals[k], np.ascontiguousarray(rhs),
-                                           np.ascontiguousarray(np.broadcast_to(term, (self.problem.n,))),
+                                           np.ascontiguousarray(np.broadcast_to(term, (n,))),
                                            self.factors[k][0]))
         return out
 
@@ -406,9 +418,13 @@ class _Linearisation:
         out = []
         for k, sch in enumerate(self.problem.schemes):
             wp, wm = self.weights[k]
-            rhs = -_edge_apply(sch.nb, wp, wm, du[k][:-1]) - self._couple(self.fp_blocks[k], dm, k)
+            rhs = _edge_apply(sch.nb, wp, wm, du[k][:-1])
+            np.negative(rhs, out=rhs)
+            coupled = self._couple(self.fp_blocks[k], dm, k)
+            if coupled is not None:
+                rhs -= coupled
             if not homogeneous:
-                rhs = rhs + self.rhs_f[k]
+                rhs += self.rhs_f[k]
             out.append(sch.newton_forward(self.vals[k], np.ascontiguousarray(np.broadcast_to(rhs, du[k][:-1].shape)),
                                           self.factors[k][1])[1:])
         return out
