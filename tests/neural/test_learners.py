@@ -186,12 +186,13 @@ SEGREGATION_3X = dict(SEGREGATION, n_steps=50, exploration_noise=1.0, tau=0.02)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="issue 8, not reached: the 3x target needs the segregated equilibrium's control "
-                                        "to ~10% (on the scoring grid 0.75 x the equilibrium control scores 0.061, worse "
-                                        "than the zero control's 0.038; clipped at 3 it scores 0.012, the floor is "
-                                        "0.0043); with fictitious play (the game's default) the particle density reaches "
-                                        "the equilibrium (W1 0.02-0.03 by 100 episodes) but the actors' best response "
-                                        "stays far off (E 0.4-1.0 at 75-150 episodes, seeds 0, 1, 2)")
+@pytest.mark.xfail(strict=False, reason="issue 8, not reached: E / 3 needs the segregated equilibrium's control "
+                                        "nearly exactly (0.75 x it scores 0.061 on the scoring grid, worse than the "
+                                        "zero control's 0.035-0.046; clipped at 3, 0.012; floor 0.0043), including "
+                                        "its steep interface near T (|alpha| up to 14; the actors reach ~3). Measured "
+                                        "with these settings: E 0.06-0.19 (seed 0, 25-125 episodes), 0.08-0.14 "
+                                        "(seeds 1, 2, 50-100 episodes) while W1 to the equilibrium density is "
+                                        "0.01-0.04; with fictitious play 0.14-1.0")
 def test_maddpg_segregation_exploitability_falls_3x():
     game = mb.make("segregation-2pop-v0")
     ref = pde_reference(game)
