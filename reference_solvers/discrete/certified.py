@@ -83,7 +83,7 @@ def _cycle_start(game, analysis, max_mixed: int = 400):
     differ = sum(int((np.abs(a - b).sum(axis=-1) > 0).sum()) for a, b in zip(analysis.policy, nxt))
     if differ == 0 or differ > max_mixed:
         return None
-    return analyse(game, tuple(0.5 * (a + b) for a, b in zip(analysis.policy, nxt)))
+    return analyse(game, tuple(0.5 * (a + b) for a, b in zip(analysis.policy, nxt)), validate=False)
 
 
 def _size(analysis) -> int:
@@ -96,7 +96,7 @@ def damped_stage(game, tol: float, iterations: int = 300, alpha: float = 0.5):
     method, iterations). When the iteration locks onto a pure equilibrium the mixture is
     only ``(1 - alpha)^n`` away from it, and its best response is the equilibrium itself."""
     res = iterative.damped_fixed_point(game, iterations, alpha=alpha, tol=tol)
-    snap = analyse(game, tuple(greedy_policy(q) for q in res.analysis.q_best))
+    snap = analyse(game, tuple(greedy_policy(q) for q in res.analysis.q_best), validate=False)
     if snap.exploitability <= res.exploitability:
         return snap, f"{res.method} + best response", res.iterations + 1
     return res.analysis, res.method, res.iterations

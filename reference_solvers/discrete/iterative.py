@@ -87,11 +87,11 @@ def _averaging_steps(game, policy, step):
     while True:
         n += 1
         br = tuple(greedy_policy(q) for q in an.q_best)
-        br_an = analyse(game, br, best=False)
+        br_an = analyse(game, br, best=False, validate=False)
         alpha = step(n)
         pi = _mix(an.policy, avg_mass, br, br_an.mass, alpha)
         avg_mass = tuple((1.0 - alpha) * m + alpha * m2 for m, m2 in zip(avg_mass, br_an.mass))
-        an = analyse(game, pi)
+        an = analyse(game, pi, validate=False)
         yield an
 
 
@@ -163,7 +163,7 @@ def mirror_descent(game, iterations: int = 100, learning_rate: float = 1.0, tol:
             n -= 1
             break
         y = tuple(yk + learning_rate * q for yk, q in zip(y, an.q_policy))
-        an = analyse(game, tuple(softmax(yk) for yk in y))
+        an = analyse(game, tuple(softmax(yk) for yk in y), validate=False)
         history.append(an.exploitability)
         if an.exploitability < best.exploitability:
             best = an
@@ -185,7 +185,7 @@ def best_response_iteration(game, iterations: int = 50, tol: float | None = None
         if key in seen:  # the pure iteration is deterministic: a repeat is a cycle
             break
         seen.add(key)
-        an = analyse(game, br)
+        an = analyse(game, br, validate=False)
         history.append(an.exploitability)
         if an.exploitability < best.exploitability:
             best = an

@@ -181,7 +181,7 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadl
     def F(z):
         if residual is not None:
             return residual(z)
-        return par.residual(analyse(game, par.policy(z), best=False, tau=tau).q_policy)
+        return par.residual(analyse(game, par.policy(z), best=False, tau=tau, validate=False).q_policy)
 
     z = par.z0.copy()
     f = F(z)
@@ -277,7 +277,7 @@ def newton_polish(game, analysis, tol: float, rounds: int = 25, max_newton: int 
         res_tol = 1e-13 * scale
         z, f, its = _newton(game, par, res_tol, max_newton, fd_step, dense_limit, deadline=deadline)
         total += its
-        an = analyse(game, par.policy(z))
+        an = analyse(game, par.policy(z), validate=False)
         # LM converges to a least-squares point, so a residual left there marks a tie that
         # cannot hold; an unfinished Krylov solve says nothing of the kind
         drops = _unresolved(par, f, an.q_policy, 1e3 * res_tol) if len(par) <= dense_limit else [[] for _ in support]
@@ -330,7 +330,7 @@ def regularised_path(game, analysis, taus, mass_floor: float = 1e-14, fd_step: f
         scale = max(1.0, max(float(np.max(np.abs(q))) for q in an.q_best))
         z, _, its = _newton(game, par, 1e-12 * scale, max_newton, fd_step, dense_limit, tau=tau)
         total += its
-        an = analyse(game, par.policy(z))
+        an = analyse(game, par.policy(z), validate=False)
     return an, total
 
 
@@ -434,7 +434,7 @@ def logit_homotopy(game, analysis, tau_start: float = 1.0, tau_stop: float = 1e-
     z, step = par.z0.copy(), float(factor)
     while True:
         def residual(z, tau=tau):
-            q = analyse(game, par.policy(z), best=False, bonus=par.entropy_bonus(z, tau)).q_policy
+            q = analyse(game, par.policy(z), best=False, bonus=par.entropy_bonus(z, tau), validate=False).q_policy
             return par.residual(q) - tau * z
         z_new, f, its = _plain_newton(residual, z, 1e-11 * scale, max_newton, fd_step, dense_limit, deadline)
         total += its
@@ -446,7 +446,7 @@ def logit_homotopy(game, analysis, tau_start: float = 1.0, tau_stop: float = 1e-
             tau *= step
             continue
         z = z_new
-        an = analyse(game, par.policy(z))
+        an = analyse(game, par.policy(z), validate=False)
         if an.exploitability < best.exploitability:
             best = an
         if on_step is not None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfgbench.core.evaluate import induced_model
+from mfgbench.core.evaluate import model_of_profile
 from mfgbench.core import kernels as core_kernels
 from mfgbench.core.policy import as_profile, policy_shape
 
@@ -72,7 +72,8 @@ def time_shapes(game) -> list:
     return [(1, *s) if len(s) == 2 else s for s in shapes]
 
 
-def analyse(game, profile, best: bool = True, tau: float = 0.0, bonus: tuple | None = None) -> Analysis:
+def analyse(game, profile, best: bool = True, tau: float = 0.0, bonus: tuple | None = None,
+            validate: bool = True) -> Analysis:
     """Flow, mass, ``Q^pi`` and (if ``best``) ``Q^BR`` and exploitability of ``profile``.
 
     ``profile`` carries a time axis (see :func:`with_time_axis`). With ``tau > 0``,
@@ -85,8 +86,12 @@ def analyse(game, profile, best: bool = True, tau: float = 0.0, bonus: tuple | N
         if tau or bonus is not None:
             raise ValueError("entropy-regularised analysis is implemented for finite games only")
         return _analyse_stationary(game, profile, best)
-    profile = as_profile(game, profile)
-    model = induced_model(game, profile)
+    if validate:
+        profile = as_profile(game, profile)
+        model = model_of_profile(game, profile)
+    else:
+        profile = tuple(np.ascontiguousarray(pi, dtype=np.float64) for pi in profile)
+        model = model_of_profile(game, profile)
     K, T = game.n_populations, game.horizon
     qp, qb, per = [], [], np.zeros(K)
     for k in range(K):
