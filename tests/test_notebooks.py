@@ -17,6 +17,7 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MFGBENCH_NOTEBOOK_BUDGET", "10")
+    monkeypatch.setenv("MFGBENCH_NOTEBOOK_REFERENCE_SECONDS", "20")
     monkeypatch.setenv("MFGBENCH_CACHE", str(tmp_path / "references"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
