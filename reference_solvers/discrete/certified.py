@@ -9,7 +9,8 @@ with exact ``E(pi) <= tol``. What works on the toolkit's games, in the order tri
    done here, with ``E = 0`` up to round-off. Where it cycles between nearly equal pure
    profiles instead (big weakly coupled garnets), the states where the last iterate and
    its best response disagree are taken as the support and polished as in 2.
-   Then, on games of at most ``damped_max_size`` policy entries, the **damped
+   After the first warm start of 2 and its polishes (which settle most games sooner),
+   on games of at most ``damped_max_size`` policy entries, the **damped
    best-response iteration** ``pi <- mix_1/2(pi, BR(mu^pi))`` (see :mod:`.iterative`)
    for ``damped_iterations`` steps, and the pure best response to its best iterate.
    Where the plain iteration cycles between pure profiles, the half step can lock onto a
@@ -122,21 +123,22 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
             best, method = pol.analysis, "best-response iteration + active-set Newton (support: the BR cycle)"
         if best.exploitability <= tol:
             return Solution(best, method, its, "converged")
-    if damped_iterations and _size(best) <= damped_max_size:
-        damped, how, n = damped_stage(game, tol, damped_iterations)
-        its += n
-        if damped.exploitability < best.exploitability:
-            best, method = damped, how
-        if best.exploitability <= tol:
-            return Solution(best, method, its, "converged")
     scale = _reward_scale(best)
     fp = iterative.fictitious_play_stages(game, stages=warm_stages, deadline=start + max_seconds)
     warm_starts = [lambda: next(fp) for _ in warm_stages]
     warm_starts.append(lambda: iterative.mirror_descent(game, warm_stages[0], learning_rate=1.0 / scale, tol=tol))
     fp_done = 0
-    for make_warm in warm_starts:
+    for stage, make_warm in enumerate(warm_starts):
         if clock() - start > max_seconds:
             break
+        if stage == 1 and damped_iterations and _size(best) <= damped_max_size:
+            # after the first warm start and its polishes, which settle most games sooner
+            damped, how, n = damped_stage(game, tol, damped_iterations)
+            its += n
+            if damped.exploitability < best.exploitability:
+                best, method = damped, how
+            if best.exploitability <= tol:
+                return Solution(best, method, its, "converged")
         warm = make_warm()
         if warm.method == "fictitious-play":
             its += warm.iterations - fp_done
