@@ -190,9 +190,10 @@ SEGREGATION_3X = dict(SEGREGATION, n_steps=50, exploration_noise=1.0, tau=0.02)
                                         "nearly exactly (0.75 x it scores 0.061 on the scoring grid, worse than the "
                                         "zero control's 0.035-0.046; clipped at 3, 0.012; floor 0.0043), including "
                                         "its steep interface near T (|alpha| up to 14; the actors reach ~3). Measured "
-                                        "with these settings: E 0.06-0.19 (seed 0, 25-125 episodes), 0.08-0.14 "
-                                        "(seeds 1, 2, 50-100 episodes) while W1 to the equilibrium density is "
-                                        "0.01-0.04; with fictitious play 0.14-1.0")
+                                        "with these settings, scored every 25 episodes: E 0.06-0.19 (seed 0, to 125 "
+                                        "episodes), 0.05-0.23 (seeds 1, 2, episodes 50-300; 0.128 and 0.109 at 300) "
+                                        "while W1 to the equilibrium density is 0.006-0.04; with fictitious play "
+                                        "0.14-1.0")
 def test_maddpg_segregation_exploitability_falls_3x():
     game = mb.make("segregation-2pop-v0")
     ref = pde_reference(game)
