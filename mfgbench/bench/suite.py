@@ -5,7 +5,8 @@ Built-in suites:
 - ``quick``: a few small games, every tabular learner, 2 seeds, tiny budgets (about a
   minute on 2 cores; the tests run it end to end);
 - ``standard`` (the default of ``run``): every tabular learner on a representative set
-  of finite, stationary, multi-population and PDE-bridged games, 3 seeds;
+  of finite, stationary, multi-population and PDE-bridged games, 3 seeds; with torch
+  installed also DDPG on lq-continuous-v0 and MADDPG on segregation-2pop-v0 (60 episodes);
 - ``paper``: the budgets of the source papers (e.g. QMI on ring-road-v0: 200 outer
   iterations x 1e5 samples x 20 seeds).
 
@@ -158,11 +159,27 @@ def tuned(trials) -> list:
     return out
 
 
+NEURAL = {"ddpg": ["lq-continuous-v0"], "maddpg": ["segregation-2pop-v0"]}
+"""The neural learners' games in the standard suite: DDPG on the single-population LQ game, MADDPG on
+the two-population segregation game (each on its particle version, scored against the PDE)."""
+NEURAL_EPISODES = 60
+"""Episodes (iterations) of a neural trial in the standard suite: about a CPU minute each."""
+
+
+def neural_trials(seeds) -> list:
+    """The neural learners' trials, when torch is installed (``_available`` drops them otherwise)."""
+    trials = []
+    for learner in _available(list(NEURAL)):
+        games = [g for g in NEURAL[learner] if _registered(g)]
+        trials += grid(games, [learner], seeds, NEURAL_EPISODES)
+    return trials
+
+
 def standard() -> Suite:
     games = [g for g in ["crowd-1d-v0", "beach-bar-v0", "lq-v0", "sis-v0", "predator-prey-v0",
                          "traffic-2type-v0", "garnet-v0", "ring-road-v0", "crowd-continuous-v0",
                          "segregation-2pop-v0"] if _registered(g)]
-    return Suite("standard", tuned(grid(games, _available(TABULAR), [0, 1, 2], 100)))
+    return Suite("standard", tuned(grid(games, _available(TABULAR), [0, 1, 2], 100)) + neural_trials([0, 1, 2]))
 
 
 def paper() -> Suite:

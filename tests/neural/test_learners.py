@@ -211,10 +211,21 @@ def test_suites_list_neural_learners_only_when_torch_is_there():
     assert _available(["ddpg", "maddpg", "fictitious-play", "no-such-learner"]) == ["ddpg", "maddpg", "fictitious-play"]
     code = ("import sys; sys.modules['torch'] = None\n"
             "from mfgbench.bench.suite import _available\n"
-            "print(_available(['ddpg', 'maddpg', 'fictitious-play']))\n")
+            "print(_available(['ddpg', 'maddpg', 'fictitious-play']))\n"
+            "from mfgbench.bench.suite import builtin\n"
+            "print(sorted({t.learner for t in builtin('standard').trials}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['fictitious-play']"
+    assert out.stdout.split("\n")[:2] == ["['fictitious-play']", "['fictitious-play', 'mirror-descent', 'nash-q', 'qmi']"]
+
+
+def test_standard_suite_runs_the_neural_learners_against_the_pde():
+    # `python -m mfgbench run --learners ddpg,maddpg` selects these trials from the default suite
+    from mfgbench.bench.suite import NEURAL_EPISODES, builtin
+    neural = builtin("standard").select(learners=["ddpg", "maddpg"]).trials
+    assert sorted((t.game, t.learner, t.seed) for t in neural) == sorted(
+        [("lq-continuous-v0", "ddpg", s) for s in range(3)] + [("segregation-2pop-v0", "maddpg", s) for s in range(3)])
+    assert all(t.iterations == NEURAL_EPISODES and not t.discretize for t in neural)
 
 
 def test_game_defaults_fill_only_unset_fields():
