@@ -19,8 +19,15 @@ from mfgbench._jit import jit
 @jit
 def push_forward(mu, pi_t, succ_t, prob_t):
     """mu_{t+1}[s'] = sum_{s,a,b: succ=s'} mu[s] pi_t[s, a] prob_t[s, a, b]."""
+    out = np.zeros(succ_t.shape[0])
+    push_forward_into(mu, pi_t, succ_t, prob_t, out)
+    return out
+
+
+@jit
+def push_forward_into(mu, pi_t, succ_t, prob_t, out):
+    """``push_forward`` accumulated into ``out`` (zeroed by the caller), in the same loop order."""
     S, A, B = succ_t.shape
-    out = np.zeros(S)
     for s in range(S):
         m = mu[s]
         if m == 0.0:
@@ -31,7 +38,6 @@ def push_forward(mu, pi_t, succ_t, prob_t):
                 continue
             for b in range(B):
                 out[succ_t[s, a, b]] += w * prob_t[s, a, b]
-    return out
 
 
 def push_forward_numpy(mu, pi_t, succ_t, prob_t):
@@ -285,28 +291,7 @@ def fictitious_play_update(R, succ, prob, g, mu0, weighted, weights, pi):
     T, S, A = R.shape
     B = succ.shape[3]
     static = succ.shape[0] == 1
-    W = np.empty(S)
-    W_next = g.copy()
-    choice = np.empty((T, S), dtype=np.int64)
-    q_row = np.empty(A)
-    for t in range(T - 1, -1, -1):
-        tt = 0 if static else t
-        for s in range(S):
-            best = -np.inf
-            for a in range(A):
-                q = R[t, s, a]
-                for b in range(B):
-                    q += prob[tt, s, a, b] * W_next[succ[tt, s, a, b]]
-                q_row[a] = q
-                if q > best:
-                    best = q
-            W[s] = best
-            threshold = best - TIE_TOL * max(1.0, abs(best))
-            for a in range(A):
-                if q_row[a] >= threshold:
-                    choice[t, s] = a
-                    break
-        W_next[:] = W
+    choice = greedy_choice(R, succ, prob, g)
     mu = mu0.copy()
     out = np.empty((T, S, A))
     for t in range(T):
@@ -392,11 +377,24 @@ def greedy_best_response(R, succ, prob, g):
     """The greedy best response ``greedy_policy(best_response_values(R, succ, prob, g)[1])``
     (one-hot on the lowest action within the relative tie tolerance), in one call."""
     T, S, A = R.shape
+    choice = greedy_choice(R, succ, prob, g)
+    br = np.zeros((T, S, A))
+    for t in range(T):
+        for s in range(S):
+            br[t, s, choice[t, s]] = 1.0
+    return br
+
+
+@jit
+def greedy_choice(R, succ, prob, g):
+    """Backward induction of the optimal values; (T, S) int64 array of the greedy action at each
+    (t, s): the lowest action within the relative tie tolerance ``TIE_TOL`` of the best."""
+    T, S, A = R.shape
     B = succ.shape[3]
     static = succ.shape[0] == 1
     W = np.empty(S)
     W_next = g.copy()
-    br = np.zeros((T, S, A))
+    choice = np.empty((T, S), dtype=np.int64)
     q_row = np.empty(A)
     for t in range(T - 1, -1, -1):
         tt = 0 if static else t
@@ -413,10 +411,10 @@ def greedy_best_response(R, succ, prob, g):
             threshold = best - TIE_TOL * max(1.0, abs(best))
             for a in range(A):
                 if q_row[a] >= threshold:
-                    br[t, s, a] = 1.0
+                    choice[t, s] = a
                     break
         W_next[:] = W
-    return br
+    return choice
 
 
 def greedy_best_response_numpy(R, succ, prob, g):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from mfgbench._jit import jit
-from mfgbench.core.kernels import PAIRWISE_BLOCK, numpy_sum
+from mfgbench.core.kernels import PAIRWISE_BLOCK, numpy_sum, push_forward_into
 from mfgbench.errors import GameError
 from mfgbench.games.base import Game, Population
 from mfgbench.games.registry import register
@@ -55,22 +55,6 @@ def _repeat_actions(r: np.ndarray, A: int) -> np.ndarray:
 # in the same order, so the flow and tables are the same bit for bit (tests/games check it).
 
 @jit
-def _push_row(mu_t, pi_t, succ_t, prob_t, out):
-    """``kernels.push_forward`` into ``out`` (zeroed by the caller), same loop order."""
-    S, A, B = succ_t.shape
-    for s in range(S):
-        m = mu_t[s]
-        if m == 0.0:
-            continue
-        for a in range(A):
-            w = m * pi_t[s, a]
-            if w == 0.0:
-                continue
-            for b in range(B):
-                out[succ_t[s, a, b]] += w * prob_t[s, a, b]
-
-
-@jit
 def _sis_flow(mu0, pi, p_meet):
     T = pi.shape[0]
     mu = np.zeros((T + 1, 2))
@@ -90,7 +74,7 @@ def _sis_flow(mu0, pi, p_meet):
         for a in range(2):
             prob[t, 1, a, 0] = 0.3
             prob[t, 1, a, 1] = 0.7
-        _push_row(mu[t], pi[t], succ[t], prob[t], mu[t + 1])
+        push_forward_into(mu[t], pi[t], succ[t], prob[t], mu[t + 1])
     return mu, succ, prob
 
 
@@ -135,7 +119,7 @@ def _treasure_flow(mu0, pi, c):
                     for b in range(n):
                         prob[t, s, a, b] = base
                     prob[t, s, a, a] += 1.0 / (1.0 + n * cD)
-        _push_row(mu[t], pi[t], succ[t], prob[t], mu[t + 1])
+        push_forward_into(mu[t], pi[t], succ[t], prob[t], mu[t + 1])
     return mu, succ, prob
 
 
