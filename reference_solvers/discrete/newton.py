@@ -222,14 +222,7 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadl
             J = J + np.outer((f_new - f) - J @ dz, dz) / float(dz @ dz)
             fresh = False
         else:
-            def matvec(v, z=z, f=f):
-                nv = np.linalg.norm(v)
-                if nv == 0.0:
-                    return np.zeros_like(v)
-                h = fd_step / nv
-                return (F(z + h * v) - f) / h
-            op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-            dz, _ = gmres(op, -f, rtol=1e-8, atol=0.1 * res_tol, restart=60, maxiter=6)
+            dz = _newton_krylov_step(F, z, f, fd_step, res_tol, rtol=1e-8, restart=60, maxiter=6)
             step = 1.0
             while True:
                 f_new = F(z + step * dz)
@@ -370,14 +363,7 @@ def _plain_newton(F, z, res_tol, max_newton, fd_step, dense_limit, deadline=np.i
                 except np.linalg.LinAlgError:
                     dz = np.linalg.lstsq(J, -f, rcond=None)[0]
         else:
-            def matvec(v, z=z, f=f):
-                nv = np.linalg.norm(v)
-                if nv == 0.0:
-                    return np.zeros_like(v)
-                h = fd_step / nv
-                return (F(z + h * v) - f) / h
-            op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-            dz, _ = gmres(op, -f, rtol=1e-10, atol=0.1 * res_tol, restart=100, maxiter=10)
+            dz = _newton_krylov_step(F, z, f, fd_step, res_tol, rtol=1e-10, restart=100, maxiter=10)
         step = 1.0
         while True:
             f_new = F(z + step * dz)
@@ -461,3 +447,16 @@ def logit_homotopy(game, analysis, tau_start: float = 1.0, tau_stop: float = 1e-
             step = max(float(factor), step * step)
         tau = max(tau * step, tau_stop)
     return best, total, f"reached tau = {tau_stop:g}"
+
+
+def _newton_krylov_step(F, z, f, fd_step, res_tol, rtol, restart, maxiter):
+    """Matrix-free Newton step: GMRES on J dz = -f with J v ~ (F(z + h v) - f) / h, h = fd_step / |v|."""
+    def matvec(v):
+        nv = np.linalg.norm(v)
+        if nv == 0.0:
+            return np.zeros_like(v)
+        h = fd_step / nv
+        return (F(z + h * v) - f) / h
+    op = LinearOperator((z.size, z.size), matvec=matvec, dtype=np.float64)
+    dz, _ = gmres(op, -f, rtol=rtol, atol=0.1 * res_tol, restart=restart, maxiter=maxiter)
+    return dz
