@@ -92,7 +92,10 @@ def _pm(mean, std, fmt="{:.3g}"):
 def leaderboard_markdown(rows) -> str:
     out = ["# Leaderboard", "",
            "Final scores per (game, learner): mean ± std over seeds. Exploitability is exact; "
-           "TV and W1 are distances of the learner's flow to the certified reference flow, averaged over time.",
+           "TV and W1 are distances of the learner's flow to the certified reference flow, averaged over time. "
+           "On a continuous game played by a neural learner, exploitability is that of the actor's feedback "
+           "evaluated on the PDE grid, and TV (half the L1) and W1 compare the particle density with the PDE "
+           "equilibrium density.",
            ""]
     for game in sorted({r["game"] for r in rows}):
         game_rows = [r for r in rows if r["game"] == game]
