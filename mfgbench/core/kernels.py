@@ -195,22 +195,9 @@ def push_flow(mu0, pi, succ, prob):
 def flow_and_measure(mu0, pi, succ, prob):
     """``push_flow`` and, from the same pass, the state-action measure ``L[t, s, a] = mu[t, s] pi[t, s, a]``."""
     T, S, A = pi.shape
-    B = succ.shape[3]
-    static = succ.shape[0] == 1
-    mu = np.zeros((T + 1, S))
+    mu = np.empty((T + 1, S))
     L = np.empty((T, S, A))
-    mu[0] = mu0
-    for t in range(T):
-        tt = 0 if static else t
-        for s in range(S):
-            m = mu[t, s]
-            for a in range(A):
-                w = m * pi[t, s, a]
-                L[t, s, a] = w
-                if w == 0.0:
-                    continue
-                for b in range(B):
-                    mu[t + 1, succ[tt, s, a, b]] += w * prob[tt, s, a, b]
+    flow_and_measure_into(mu0, pi, succ, prob, mu, L)
     return mu, L
 
 

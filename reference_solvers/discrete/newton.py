@@ -223,12 +223,7 @@ def _newton(game, par, res_tol, max_newton, fd_step, dense_limit, tau=0.0, deadl
             fresh = False
         else:
             dz = _newton_krylov_step(F, z, f, fd_step, res_tol, rtol=1e-8, restart=60, maxiter=6)
-            step = 1.0
-            while True:
-                f_new = F(z + step * dz)
-                if np.linalg.norm(f_new) < norm0 or step < 1e-4:
-                    break
-                step *= 0.5
+            step, f_new = _backtrack(F, z, dz, norm0, min_step=1e-4)
             dz = step * dz
         if not np.linalg.norm(f_new) < norm0:
             break
@@ -364,12 +359,7 @@ def _plain_newton(F, z, res_tol, max_newton, fd_step, dense_limit, deadline=np.i
                     dz = np.linalg.lstsq(J, -f, rcond=None)[0]
         else:
             dz = _newton_krylov_step(F, z, f, fd_step, res_tol, rtol=1e-10, restart=100, maxiter=10)
-        step = 1.0
-        while True:
-            f_new = F(z + step * dz)
-            if np.linalg.norm(f_new) < norm0 or step < 1e-3:
-                break
-            step *= 0.5
+        step, f_new = _backtrack(F, z, dz, norm0, min_step=1e-3)
         if not np.linalg.norm(f_new) < norm0:
             break
         z, f = z + step * dz, f_new
@@ -460,3 +450,14 @@ def _newton_krylov_step(F, z, f, fd_step, res_tol, rtol, restart, maxiter):
     op = LinearOperator((z.size, z.size), matvec=matvec, dtype=np.float64)
     dz, _ = gmres(op, -f, rtol=rtol, atol=0.1 * res_tol, restart=restart, maxiter=maxiter)
     return dz
+
+
+def _backtrack(F, z, dz, norm0, min_step):
+    """Halve the step from 1 until ``|F(z + step dz)| < norm0`` or the step falls below ``min_step``;
+    returns (step, F(z + step dz))."""
+    step = 1.0
+    while True:
+        f_new = F(z + step * dz)
+        if np.linalg.norm(f_new) < norm0 or step < min_step:
+            return step, f_new
+        step *= 0.5
