@@ -60,6 +60,37 @@ class MeanField:
     L: tuple
 
 
+@dataclass(frozen=True)
+class LogCoupling:
+    """Declares that a single-population game's rewards are ``B_t(s, a) + f(mu_t(s))`` with
+    ``f(m) = -eta log(m + eps)`` (``floor="add"``) or ``-eta log(max(m, eps))`` (``"max"``), and
+    its terminal reward ``g(s) + f(mu_T(s))`` (``terminal=True``) or ``g(s)``, where ``B`` and
+    ``g`` do not depend on the mean field, and its transitions do not either. Such a game is a
+    potential game (see ``reference_solvers.discrete.potential``, which checks the declaration
+    against the game's own rewards before using it)."""
+
+    eta: float
+    eps: float
+    floor: str = "add"
+    terminal: bool = True
+
+    def __post_init__(self):
+        if not (self.eta > 0 and self.eps > 0) or self.floor not in ("add", "max"):
+            raise ValueError(f"LogCoupling needs eta > 0, eps > 0 and floor 'add' or 'max', got {self!r}")
+
+    def f(self, m: np.ndarray) -> np.ndarray:
+        """The coupling ``f(m)``."""
+        if self.floor == "add":
+            return -self.eta * np.log(m + self.eps)
+        return -self.eta * np.log(np.maximum(m, self.eps))
+
+    def df(self, m: np.ndarray) -> np.ndarray:
+        """Its derivative ``f'(m) < 0`` (0 below the floor of ``"max"``)."""
+        if self.floor == "add":
+            return -self.eta / (m + self.eps)
+        return np.where(m > self.eps, -self.eta / np.maximum(m, self.eps), 0.0)
+
+
 class PopulationGame:
     """What every finite-state game kind shares: validated populations and the cache of
     transitions that do not depend on the mean field."""
@@ -107,6 +138,9 @@ class Game(PopulationGame):
     description: str = ""
     source: str = ""
     static_transitions: bool = False
+    log_coupling: LogCoupling | None = None
+    """Set (see :class:`LogCoupling`) on games whose only mean-field dependence is a local
+    log-density reward: their references then come from the potential's interior point."""
 
     def __init__(self, horizon: int, populations, params: dict | None = None):
         if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfgbench.games.base import Game, Population
+from mfgbench.games.base import Game, LogCoupling, Population
 from mfgbench.games.registry import register
 
 LOG_EPS = 1e-25
@@ -26,6 +26,7 @@ LOG_EPS = 1e-25
 class CrowdModelling1D(Game):
     id = "crowd-1d-v0"
     static_transitions = True
+    log_coupling = LogCoupling(eta=1.0, eps=LOG_EPS, floor="add", terminal=True)
 
     def __init__(self, size: int = 10, horizon: int = 10):
         if size < 3 or horizon < 2:

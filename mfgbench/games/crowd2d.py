@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfgbench.games.base import Game, Population
+from mfgbench.games.base import Game, LogCoupling, Population
 from mfgbench.games.registry import register
 
 LOG_EPS = 1e-25
@@ -66,6 +66,7 @@ class GridCrowd(Game):
     """A crowd on a grid with walls: static move-then-noise transitions, log-density reward."""
 
     static_transitions = True
+    log_coupling = LogCoupling(eta=1.0, eps=LOG_EPS, floor="add", terminal=True)
 
     def __init__(self, walls: np.ndarray, horizon: int, periodic: bool, mu0: np.ndarray, name="crowd"):
         if not isinstance(horizon, (int, np.integer)) or horizon < 2:

@@ -26,7 +26,7 @@ import numpy as np
 from mfgbench._jit import jit
 from mfgbench.core.kernels import PAIRWISE_BLOCK, numpy_sum, push_forward_into
 from mfgbench.errors import GameError
-from mfgbench.games.base import Game, Population
+from mfgbench.games.base import Game, LogCoupling, Population
 from mfgbench.games.registry import register
 
 SOURCE = "MFGLib 0.3.0 Environment."
@@ -204,6 +204,7 @@ class BeachBar(MFGLibGame):
     id = "beach-bar-v0"
     static_transitions = True
     LOG_EPS = 1e-20
+    log_coupling = LogCoupling(eta=1.0, eps=LOG_EPS, floor="add", terminal=False)
 
     def __init__(self, n: int = 4, bar: int = 2, p_still: float = 0.5, T: int = 2):
         if n < 2:
@@ -324,6 +325,7 @@ class CrowdMotion(MFGLibGame):
     id = "crowd-motion-v0"
     static_transitions = True
     LOG_EPS = 1e-10
+    log_coupling = LogCoupling(eta=1.0, eps=LOG_EPS, floor="add", terminal=False)
     MOVES = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (0, 0)])
 
     def __init__(self, length: int = 20, width: int = 20, c: float = 10.0, p_still: float = 0.5,
@@ -472,6 +474,8 @@ class BuildingEvacuation(MFGLibGame):
             raise ValueError(f"game {self.id}: n_floor, length, width must be >= 1, got {(n_floor, length, width)}")
         self.shape = (int(n_floor), int(length), int(width))
         self.eta, self.evac_r = float(eta), float(evac_r)
+        if self.eta > 0:
+            self.log_coupling = LogCoupling(eta=self.eta, eps=self.LOG_EPS, floor="max", terminal=False)
         S = int(np.prod(self.shape))
         super().__init__(T, Population("occupants", S, 6, np.full(S, 1.0 / S), grid_shape=self.shape))
         f, i, j = np.unravel_index(np.arange(S), self.shape)
