@@ -84,6 +84,14 @@ class LogCoupling:
             return -self.eta * np.log(m + self.eps)
         return -self.eta * np.log(np.maximum(m, self.eps))
 
+    def F(self, m: np.ndarray) -> np.ndarray:
+        """An antiderivative ``F`` of ``f`` (concave; ``F' = f``)."""
+        if self.floor == "add":
+            return -self.eta * ((m + self.eps) * np.log(m + self.eps) - m)
+        mm = np.maximum(m, self.eps)
+        return np.where(m > self.eps, -self.eta * (mm * np.log(mm) - mm) - self.eta * self.eps,
+                        -self.eta * m * np.log(self.eps))
+
     def df(self, m: np.ndarray) -> np.ndarray:
         """Its derivative ``f'(m) < 0`` (0 below the floor of ``"max"``)."""
         if self.floor == "add":
