@@ -316,18 +316,25 @@ def fp_forward_1d(vals, m0, periodic, dt, m):
 
 
 @jit
-def factor_sweep_1d(vals, transpose, scale, periodic, low, cp, den, z, sm):
+def factor_sweep_1d(vals, transpose, scale, periodic, lo, cp, den, z, sm):
     """Factor the tridiagonal matrices ``scale * J_n`` (or their transposes) of a whole sweep once.
 
-    Thomas elimination per step n: ``low[n]`` (sub-diagonal), ``cp[n]`` (eliminated upper), ``den[n]``
-    (reciprocal pivots, so that solves multiply); on a torus also the Sherman-Morrison data ``z[n]``
-    and ``sm[n] = (lower_0/gamma, v.z)``.
-    ``solve_factored`` then costs one forward and one backward substitution.
+    Two-ended ("twisted") Thomas elimination per step n with middle row p = N // 2: rows i < p are
+    eliminated downwards from the top (``x_i = y_i - cp_i x_{i+1}``), rows i > p upwards from the
+    bottom (``x_i = y_i - cp_i x_{i-1}``), and row p is solved last. The two halves are independent
+    chains of dependent multiply-adds, so the CPU overlaps them: substitution is latency-bound and
+    this halves its length. Stored per step n: ``den[n, i]`` reciprocal pivots, ``lo[n, i]`` the
+    elimination multiplier already divided by the pivot, ``cp[n, i]`` the eliminated off-diagonal
+    (at i = p: ``lo`` and ``cp`` hold the row's own sub- and super-diagonal). On a torus also the
+    Sherman-Morrison data ``z[n]`` and ``sm[n] = (lower_0/gamma, 1/(1 + v.z))``.
+    ``solve_factored`` then costs one elimination and one back substitution, both two-ended.
     """
     nt, n, _ = vals.shape
     lower = np.empty(n)
     diag = np.empty(n)
     upper = np.empty(n)
+    e = np.zeros(n)
+    zero = np.zeros(n)
     for k in range(nt):
         _tridiagonal_of(vals[k], transpose, lower, diag, upper, scale)
         gamma = 0.0
@@ -335,61 +342,107 @@ def factor_sweep_1d(vals, transpose, scale, periodic, low, cp, den, z, sm):
             gamma = -diag[0]
             diag[0] -= gamma
             diag[n - 1] -= lower[0] * upper[n - 1] / gamma
-        den[k, 0] = 1.0 / diag[0]
-        cp[k, 0] = upper[0] * den[k, 0]
-        low[k, 0] = 0.0
-        for i in range(1, n):
-            low[k, i] = lower[i]
-            den[k, i] = 1.0 / (diag[i] - lower[i] * cp[k, i - 1])
-            cp[k, i] = upper[i] * den[k, i] if i < n - 1 else 0.0
+        _twisted_factor(lower, diag, upper, lo[k], cp[k], den[k])
         if periodic:
-            z[k, 0] = gamma * den[k, 0]
-            for i in range(1, n):
-                ui = upper[n - 1] if i == n - 1 else 0.0
-                z[k, i] = (ui - lower[i] * z[k, i - 1]) * den[k, i]
-            for i in range(n - 2, -1, -1):
-                z[k, i] -= cp[k, i] * z[k, i + 1]
+            e[0] = gamma
+            e[n - 1] += upper[n - 1]
+            _twisted_solve(lo[k], cp[k], den[k], e, zero, z[k])
+            e[0] = 0.0
+            e[n - 1] = 0.0
             sm[k, 0] = lower[0] / gamma
-            sm[k, 1] = z[k, 0] + sm[k, 0] * z[k, n - 1]
+            sm[k, 1] = 1.0 / (1.0 + z[k, 0] + sm[k, 0] * z[k, n - 1])
 
 
 @jit
-def solve_factored(low, cp, den, z, sm, k, periodic, rhs, out):
-    """Solve the system factored by ``factor_sweep_1d`` at step k."""
+def _twisted_factor(lower, diag, upper, lo, cp, den):
+    """Two-ended elimination of one tridiagonal matrix (``lower_0``, ``upper_{n-1}`` ignored)."""
+    n = diag.shape[0]
+    p = n // 2
+    den[0] = 1.0 / diag[0]
+    cp[0] = upper[0] * den[0]
+    lo[0] = 0.0
+    if p < n - 1:
+        den[n - 1] = 1.0 / diag[n - 1]
+        cp[n - 1] = lower[n - 1] * den[n - 1]
+        lo[n - 1] = 0.0
+    # rows 0..p-1 downwards and rows n-1..p+1 upwards in one loop (two independent chains; the bottom
+    # half has p - 1 rows for even n, p for odd n, so row n-1-i exists whenever i < p does)
+    for i in range(1, p):
+        d = 1.0 / (diag[i] - lower[i] * cp[i - 1])
+        den[i] = d
+        cp[i] = upper[i] * d
+        lo[i] = lower[i] * d
+        j = n - 1 - i
+        if j > p:
+            d = 1.0 / (diag[j] - upper[j] * cp[j + 1])
+            den[j] = d
+            cp[j] = lower[j] * d
+            lo[j] = upper[j] * d
+    if p > 0:
+        piv = diag[p] - lower[p] * cp[p - 1]
+        if p < n - 1:
+            piv -= upper[p] * cp[p + 1]
+        den[p] = 1.0 / piv
+        lo[p] = lower[p]
+        cp[p] = upper[p] if p < n - 1 else 0.0
+
+
+@jit
+def _twisted_solve(lo, cp, den, r1, r2, out):
+    """Solve the matrix factored by ``_twisted_factor`` for the right-hand side r1 + r2."""
+    n = den.shape[0]
+    p = n // 2
+    out[0] = (r1[0] + r2[0]) * den[0]
+    if p < n - 1:
+        out[n - 1] = (r1[n - 1] + r2[n - 1]) * den[n - 1]
+    for i in range(1, n - 1 - p):
+        out[i] = (r1[i] + r2[i]) * den[i] - lo[i] * out[i - 1]
+        j = n - 1 - i
+        out[j] = (r1[j] + r2[j]) * den[j] - lo[j] * out[j + 1]
+    if 1 < p and n - 1 - p < p:  # even n: the top half has one more row
+        i = p - 1
+        out[i] = (r1[i] + r2[i]) * den[i] - lo[i] * out[i - 1]
+    if p > 0:
+        s = r1[p] + r2[p] - lo[p] * out[p - 1]
+        if p < n - 1:
+            s -= cp[p] * out[p + 1]
+        out[p] = s * den[p]
+    if 0 < p and n - 1 - p < p:
+        out[p - 1] -= cp[p - 1] * out[p]
+    for j in range(p + 1, n):  # back substitution, outwards from row p, both halves at once
+        i = n - 1 - j
+        out[j] -= cp[j] * out[j - 1]
+        out[i] -= cp[i] * out[i + 1]
+
+
+@jit
+def solve_factored(lo, cp, den, z, sm, k, periodic, rhs, add, out):
+    """Solve the system factored by ``factor_sweep_1d`` at step k for the right-hand side rhs + add."""
     n = rhs.shape[0]
-    out[0] = rhs[0] * den[k, 0]
-    for i in range(1, n):
-        out[i] = (rhs[i] - low[k, i] * out[i - 1]) * den[k, i]
-    for i in range(n - 2, -1, -1):
-        out[i] -= cp[k, i] * out[i + 1]
+    _twisted_solve(lo[k], cp[k], den[k], rhs, add, out)
     if periodic:
-        fac = (out[0] + sm[k, 0] * out[n - 1]) / (1.0 + sm[k, 1])
+        fac = (out[0] + sm[k, 0] * out[n - 1]) * sm[k, 1]
+        zk = z[k]
         for i in range(n):
-            out[i] -= fac * z[k, i]
+            out[i] -= fac * zk[i]
 
 
 @jit
-def linear_backward_1d(low, cp, den, z, sm, periodic, rhs, terminal, x):
+def linear_backward_1d(lo, cp, den, z, sm, periodic, rhs, terminal, x):
     """x[nt] = terminal; (dt J_n) x[n] = rhs[n] + x[n+1], with ``dt J_n`` factored (the u-block of Newton)."""
     nt, n = rhs.shape
     x[nt, :] = terminal
-    r = np.empty(n)
     for k in range(nt - 1, -1, -1):
-        for i in range(n):
-            r[i] = rhs[k, i] + x[k + 1, i]
-        solve_factored(low, cp, den, z, sm, k, periodic, r, x[k])
+        solve_factored(lo, cp, den, z, sm, k, periodic, rhs[k], x[k + 1], x[k])
 
 
 @jit
-def linear_forward_1d(low, cp, den, z, sm, periodic, rhs, x):
+def linear_forward_1d(lo, cp, den, z, sm, periodic, rhs, x):
     """x[0] = 0; (dt J_n^T) x[n+1] = rhs[n] + x[n], with ``dt J_n^T`` factored (the m-block of Newton)."""
     nt, n = rhs.shape
     x[0, :] = 0.0
-    r = np.empty(n)
     for k in range(nt):
-        for i in range(n):
-            r[i] = rhs[k, i] + x[k, i]
-        solve_factored(low, cp, den, z, sm, k, periodic, r, x[k + 1])
+        solve_factored(lo, cp, den, z, sm, k, periodic, rhs[k], x[k], x[k + 1])
 
 
 @jit

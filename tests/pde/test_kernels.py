@@ -57,6 +57,30 @@ def test_tridiagonal_solve_matches_dense_twin(seed, n, periodic):
                                rtol=1e-12, atol=1e-12)
 
 
+@settings(deadline=None, max_examples=40)
+@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(3, 40), periodic=st.booleans(), transpose=st.booleans())
+def test_twisted_factor_solve_matches_dense_twin(seed, n, periodic, transpose):
+    """The two-ended Thomas factors of ``factor_sweep_1d`` (even and odd n, torus or not, J or J^T) solve
+    the same systems as the dense twin, for right-hand sides given as a sum."""
+    rng = np.random.default_rng(seed)
+    nt, scale = 2, 0.3
+    vals = np.empty((nt, n, 3))
+    vals[:, :, 1], vals[:, :, 2] = -rng.uniform(0, 1, (nt, n)), -rng.uniform(0, 1, (nt, n))
+    if not periodic:  # no neighbour across the ends, as the scheme's stencils
+        vals[:, -1, 1], vals[:, 0, 2] = 0.0, 0.0
+    vals[:, :, 0] = -(vals[:, :, 1] + vals[:, :, 2]) + rng.uniform(0.01, 1.0, (nt, n))
+    f = (np.empty((nt, n)), np.empty((nt, n)), np.empty((nt, n)), np.zeros((nt, n)), np.zeros((nt, 2)))
+    kernels.factor_sweep_1d(vals, transpose, scale, periodic, *f)
+    for k in range(nt):
+        lower, diag, upper = scale * vals[k, :, 2], scale * vals[k, :, 0], scale * vals[k, :, 1]
+        if transpose:
+            lower, upper = np.roll(upper, 1), np.roll(lower, -1)
+        r1, r2, out = rng.normal(size=n), rng.normal(size=n), np.empty(n)
+        kernels.solve_factored(*f, k, periodic, r1, r2, out)
+        np.testing.assert_allclose(out, kernels.solve_tridiagonal_numpy(lower, diag, upper, r1 + r2, periodic),
+                                   rtol=1e-11, atol=1e-11)
+
+
 @pytest.mark.parametrize("g", range(len(GRIDS)))
 def test_stencil_matvecs_match_numpy_twins(g, rng=np.random.default_rng(3)):
     grid = GRIDS[g]
