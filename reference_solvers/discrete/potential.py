@@ -15,7 +15,7 @@ MF-OMO, and Geist et al. 2022, "Concave utility RL: the mean-field game viewpoin
 
     Phi(rho) = sum_{t<T} <rho_t, B_t> + sum_{t=1}^{T} sum_s F(mu_t(s)) + <g, mu_T>
 
-(at t = 0 the full reward with the given mu0; the mu_T terms only when the terminal reward
+(at t = 0, ``f(mu0)`` is a constant and left out; the mu_T terms only when the terminal reward
 is coupled) has ``dPhi / drho_t(s, a) = R_t(s, a)`` (plus the expected future terms through
 mu), and its KKT conditions over the flow polytope are exactly the best-response
 conditions, the multipliers being value functions. So the equilibria are the maximisers.
@@ -157,14 +157,14 @@ def potential_problem(game, seed: int = 0) -> PotentialProblem:
 
     # the dual start: with U the best-response values against the uniform flow (U_T = g +
     # f(mu_T), or no mu_T at all), the multiplier of "sum_a rho_t(s, .) = mu_t(s)" is
-    # -(U_t(s) - f(mu_t(s))) (-U_0 at t = 0) and that of "mu_t = P' rho_{t-1}" is -U_t: then the
+    # -(U_t(s) - f(mu_t(s))) and that of "mu_t = P' rho_{t-1}" is -U_t: then the
     # dual residual vanishes on mu and the reduced costs of rho are the best response's gaps
     U, _ = best_response_values(mod.rewards[0], succ, prob, mod.terminal[0])
     rows, cols, vals, rhs, dual = [], [], [], [], []
     r = 0
     for t in range(T):   # sum_a rho_t(s, a) - mu_t(s) = [t == 0] mu0(s)
         states = np.nonzero(reach[t])[0]
-        dual.append(-(U[t][states] - (cp.f(mu_u[t][states]) if t > 0 else 0.0)))
+        dual.append(-(U[t][states] - cp.f(mu_u[t][states])))
         ids = rho_index[t][states]
         rows.append(np.repeat(r + np.arange(states.size), nA)); cols.append(ids.ravel())
         vals.append(np.ones(ids.size))

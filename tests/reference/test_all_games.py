@@ -25,10 +25,6 @@ SLOW = {"predator-prey-v0", "predator-prey-4pop-v0", "crowd-2d-four-rooms-v0", "
 NOT_CERTIFIED = {
     "traffic-2type-v0": "warm starts (fictitious play, mirror descent, damped best response at steps 0.5-0.1) "
                         "reach exploitability ~0.02-0.2 only; no support polishes within the budget",
-    "crowd-motion-v0": "(6x6 test size) the reward does not depend on the action, so many policies induce one flow "
-                       "and the indifference system is degenerate: no support of the warm starts polishes (best "
-                       "~2e-3); the logit homotopy gets to ~6e-6 (tau 1.5e-5) and stalls, its Jacobian near-singular",
-    "crowd-2d-four-rooms-v0": "(7x7, horizon 6 test size) no support polishes within the budget: best ~3e-4",
 }
 BUDGET = 10.0
 """CPU seconds the solver may spend on a game listed in NOT_CERTIFIED (the xfail stays cheap)."""
