@@ -62,41 +62,59 @@ class MeanField:
 
 @dataclass(frozen=True)
 class LogCoupling:
-    """Declares that a single-population game's rewards are ``B_t(s, a) + f(mu_t(s))`` with
-    ``f(m) = -eta log(m + eps)`` (``floor="add"``) or ``-eta log(max(m, eps))`` (``"max"``), and
-    its terminal reward ``g(s) + f(mu_T(s))`` (``terminal=True``) or ``g(s)``, where ``B`` and
-    ``g`` do not depend on the mean field, and its transitions do not either. Such a game is a
-    potential game (see ``reference_solvers.discrete.potential``, which checks the declaration
-    against the game's own rewards before using it)."""
+    """Declares that a game's rewards depend on the mean field only through a local term:
+    population k at state s earns ``B_t(s, a) + c_k(mu_t(s))`` with
+
+        c_k(mu(s)) = -eta log(mu_k(s) + eps) + sum_j cross[k][j] mu_j(s)
+
+    (``floor="max"``: ``-eta log(max(mu_k(s), eps))``), and terminal reward ``g(s) + c_k(mu_T(s))``
+    (``terminal=True``) or ``g(s)``, where ``B`` and ``g`` do not depend on the mean field,
+    and neither do the transitions. All populations share one state space. With ``cross``
+    symmetric the game is a potential game, and with ``cross + cross'`` negative
+    semidefinite it is (strictly) monotone; ``reference_solvers.discrete.potential`` solves
+    such games, after checking the declaration against the game's own rewards."""
 
     eta: float
     eps: float
     floor: str = "add"
     terminal: bool = True
+    cross: tuple | None = None
 
     def __post_init__(self):
         if not (self.eta > 0 and self.eps > 0) or self.floor not in ("add", "max"):
             raise ValueError(f"LogCoupling needs eta > 0, eps > 0 and floor 'add' or 'max', got {self!r}")
+        if self.cross is not None:
+            C = np.asarray(self.cross, dtype=np.float64)
+            if C.ndim != 2 or C.shape[0] != C.shape[1]:
+                raise ValueError(f"LogCoupling: cross must be a square matrix, got shape {C.shape}")
+            if np.linalg.eigvalsh(C + C.T).max() > 1e-12 * max(1.0, np.abs(C).max()):
+                raise ValueError("LogCoupling: cross + cross' must be negative semidefinite (a monotone game)")
+
+    def cross_matrix(self, n_populations: int) -> np.ndarray:
+        """The K x K matrix ``cross`` (zeros when none is declared)."""
+        if self.cross is None:
+            return np.zeros((n_populations, n_populations))
+        C = np.asarray(self.cross, dtype=np.float64)
+        if C.shape != (n_populations, n_populations):
+            raise ValueError(f"LogCoupling: cross is {C.shape}, the game has {n_populations} populations")
+        return C
 
     def f(self, m: np.ndarray) -> np.ndarray:
-        """The coupling ``f(m)``."""
+        """The own-density term ``-eta log(m + eps)``."""
         if self.floor == "add":
             return -self.eta * np.log(m + self.eps)
         return -self.eta * np.log(np.maximum(m, self.eps))
 
-    def F(self, m: np.ndarray) -> np.ndarray:
-        """An antiderivative ``F`` of ``f`` (concave; ``F' = f``)."""
-        if self.floor == "add":
-            return -self.eta * ((m + self.eps) * np.log(m + self.eps) - m)
-        mm = np.maximum(m, self.eps)
-        return np.where(m > self.eps, -self.eta * (mm * np.log(mm) - mm) - self.eta * self.eps,
-                        -self.eta * m * np.log(self.eps))
-
     def df(self, m: np.ndarray) -> np.ndarray:
-        """Its derivative ``f'(m) < 0`` (0 below the floor of ``"max"``)."""
+        """Its derivative (< 0; 0 below the floor of ``"max"``)."""
         if self.floor == "add":
             return -self.eta / (m + self.eps)
         return np.where(m > self.eps, -self.eta / np.maximum(m, self.eps), 0.0)
+
+    def state_reward(self, k: int, mus) -> np.ndarray:
+        """``c_k`` at every state from all populations' distributions ``mus[j][..., s]``."""
+        C = self.cross_matrix(len(mus))
+        return self.f(mus[k]) + sum(C[k, j] * mus[j] for j in range(len(mus)))
 
 
 class PopulationGame:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfgbench.games.base import Game, Population
+from mfgbench.games.base import Game, LogCoupling, Population
 from mfgbench.games.registry import register
 
 LOG_EPS = 1e-25
@@ -44,6 +44,10 @@ class PredatorPrey(Game):
             raise ValueError(f"game {self.id}: noise must lie in [0, 1], got {noise}")
         self.size = int(size)
         self.interaction = interaction
+        if np.linalg.eigvalsh(interaction + interaction.T).max() <= 1e-12 * max(1.0, np.abs(interaction).max()):
+            # monotone (e.g. R antisymmetric, as in both registered games): the interior point applies
+            self.log_coupling = LogCoupling(1.0, LOG_EPS, "add", terminal=True,
+                                            cross=tuple(map(tuple, interaction)))
         self.noise = float(noise)
         S = self.size * self.size
         pops = []

@@ -51,19 +51,22 @@ CHECK_TOL = 1e-9
 
 @dataclass
 class PotentialProblem:
-    """The potential maximisation of a log-coupled game, as ``min c(w) s.t. A w = b, rho >= 0``
-    over ``w = (rho, mu)``: the constraint matrix, the linear costs, where each variable sits."""
+    """The equilibrium problem of a log-coupled game over ``w = (rho, mu)`` (all populations'
+    rho first): ``A w = b``, ``rho >= 0`` and the KKT conditions of the operator
+    ``G(w) = cost + lin @ w - f(mu)`` (``-f(mu)`` on the mu entries), where ``G`` is minus the
+    reward field; ``G`` is the gradient of the negated potential when ``cross`` is symmetric."""
 
     game: object
     coupling: object
     A: sp.csr_matrix
     b: np.ndarray
-    cost: np.ndarray          # linear part of c over w (rho: -B; mu_T: -g)
+    cost: np.ndarray          # constant part of G (rho: -B; mu_T: -g)
+    lin: sp.csr_matrix        # linear part of G: -cross couplings between mu entries
     n_rho: int
-    rho_index: list           # per t < T: (S, A) int array of variable indices, -1 where unreachable
-    mu_slices: list           # per coupled time t >= 1: (slice into w, reachable states)
+    rho_index: list           # [k][t]: (S, A) array of variable indices, -1 where unreachable
+    mu_slices: list           # (slice into w, reachable states) of every mu block
     start: np.ndarray         # w of the uniform policy (strictly feasible)
-    start_dual: np.ndarray    # multipliers of the best response to that flow (see dual_start)
+    start_dual: np.ndarray    # multipliers of the best response to that flow (see below)
 
 
 @dataclass
@@ -79,131 +82,159 @@ class InteriorPointResult:
 
 
 def _random_profile(game, rng):
-    p = game.populations[0]
-    pi = rng.dirichlet(np.ones(p.n_actions), size=(game.horizon, p.n_states))
-    return (np.ascontiguousarray(pi),)
+    return tuple(np.ascontiguousarray(rng.dirichlet(np.ones(p.n_actions), size=(game.horizon, p.n_states)))
+                 for p in game.populations)
+
+
+def _checked_parts(game, cp, seed):
+    """``(model along the uniform flow, B[k], g[k], coupling c_k along it)`` after checking the
+    declaration: rewards, terminal and transitions along a random policy's flow must follow."""
+    K, T = game.n_populations, game.horizon
+    if len({p.n_states for p in game.populations}) != 1:
+        raise GameError(f"game {game.id}: a log coupling needs all populations on one state space")
+    cp.cross_matrix(K)
+    mod = model_of_profile(game, tuple(np.full((T, p.n_states, p.n_actions), 1.0 / p.n_actions)
+                                       for p in game.populations))
+    other = model_of_profile(game, _random_profile(game, np.random.default_rng(seed)))
+    B, g, c_u = [], [], []
+    for k in range(K):
+        c = cp.state_reward(k, mod.flow)
+        c_o = cp.state_reward(k, other.flow)
+        B.append(mod.rewards[k] - c[:T, :, None])
+        g.append(mod.terminal[k] - (c[T] if cp.terminal else 0.0))
+        c_u.append(c)
+        scale = max(1.0, float(np.abs(mod.rewards[k]).max()))
+        bad = np.abs(other.rewards[k] - (B[k] + c_o[:T, :, None])) > CHECK_TOL * scale
+        if bad.any():
+            t, s, a = (int(i[0]) for i in np.nonzero(bad))
+            raise GameError(f"game {game.id}: rewards do not follow the declared log coupling "
+                            f"(population {k}, time {t}, state {s}, action {a})")
+        bad = np.abs(other.terminal[k] - (g[k] + (c_o[T] if cp.terminal else 0.0))) > CHECK_TOL * scale
+        if bad.any():
+            raise GameError(f"game {game.id}: terminal reward does not follow the declared log coupling "
+                            f"(population {k}, state {int(np.nonzero(bad)[0][0])})")
+        for tab_u, tab_o, what in ((mod.succ[k], other.succ[k], "successors"),
+                                   (mod.prob[k], other.prob[k], "probabilities")):
+            if tab_u.shape != tab_o.shape or not np.array_equal(tab_u, tab_o):
+                raise GameError(f"game {game.id}: transition {what} of population {k} depend on the mean "
+                                f"field; the potential formulation needs them fixed")
+    return mod, B, g, c_u
 
 
 def potential_problem(game, seed: int = 0) -> PotentialProblem:
-    """Build the program for ``game``; raise GameError when the game does not declare a
+    """Build the problem for ``game``; raise GameError when the game does not declare a
     :class:`LogCoupling`, or its rewards, terminal or transitions do not follow it (checked
     along the uniform policy's flow and a random policy's, drawn from ``seed``)."""
     cp = getattr(game, "log_coupling", None)
-    if cp is None or game.n_populations != 1:
-        raise GameError(f"game {game.id}: not a single-population game with a declared log-density coupling")
-    pop = game.populations[0]
-    T, S, nA = game.horizon, pop.n_states, pop.n_actions
-    uniform = (np.full((T, S, nA), 1.0 / nA),)
-    mod = model_of_profile(game, uniform)
-    other = model_of_profile(game, _random_profile(game, np.random.default_rng(seed)))
-    mu_u = mod.flow[0]
-    B = mod.rewards[0] - cp.f(mu_u[:T])[:, :, None]
-    g = mod.terminal[0] - (cp.f(mu_u[T]) if cp.terminal else 0.0)
-    # the declaration is a claim about the game's code: check it on another flow
-    mu_o = other.flow[0]
-    scale = max(1.0, float(np.abs(mod.rewards[0]).max()))
-    bad = np.abs(other.rewards[0] - (B + cp.f(mu_o[:T])[:, :, None])) > CHECK_TOL * scale
-    if bad.any():
-        t, s, a = (int(i[0]) for i in np.nonzero(bad))
-        raise GameError(f"game {game.id}: rewards do not follow the declared log coupling "
-                        f"(time {t}, state {s}, action {a})")
-    g_other = g + (cp.f(mu_o[T]) if cp.terminal else 0.0)
-    bad = np.abs(other.terminal[0] - g_other) > CHECK_TOL * scale
-    if bad.any():
-        raise GameError(f"game {game.id}: terminal reward does not follow the declared log coupling "
-                        f"(state {int(np.nonzero(bad)[0][0])})")
-    for tab_u, tab_o, what in ((mod.succ[0], other.succ[0], "successors"), (mod.prob[0], other.prob[0], "probabilities")):
-        if tab_u.shape != tab_o.shape or not np.array_equal(tab_u, tab_o):
-            raise GameError(f"game {game.id}: transition {what} depend on the mean field; the potential "
-                            f"formulation needs them fixed")
-    succ, prob = mod.succ[0], mod.prob[0]
+    if cp is None:
+        raise GameError(f"game {game.id}: no declared log-density coupling")
+    mod, B, g, c_u = _checked_parts(game, cp, seed)
+    K, T, S = game.n_populations, game.horizon, game.populations[0].n_states
+    C = cp.cross_matrix(K)
 
-    def table(t):
+    def table(k, t):
+        succ, prob = mod.succ[k], mod.prob[k]
         tt = 0 if succ.shape[0] == 1 else t
         return succ[tt], prob[tt]
 
-    reach = mu_u > 0.0
-    # variable layout: rho_t (t < T) on reachable states, then mu_t (t = 1..T-1, and T if coupled)
+    reach = [f > 0.0 for f in mod.flow]
+    # variable layout: every population's rho_t (t < T) on reachable states, then every
+    # population's mu_t (t = 1..T-1, and T if the terminal reward is coupled)
     rho_index, n = [], 0
-    for t in range(T):
-        idx = np.full((S, nA), -1, dtype=np.int64)
-        states = np.nonzero(reach[t])[0]
-        idx[states] = n + np.arange(states.size * nA).reshape(states.size, nA)
-        n += states.size * nA
-        rho_index.append(idx)
+    for k, pop in enumerate(game.populations):
+        rho_index.append([])
+        for t in range(T):
+            idx = np.full((S, pop.n_actions), -1, dtype=np.int64)
+            states = np.nonzero(reach[k][t])[0]
+            idx[states] = n + np.arange(states.size * pop.n_actions).reshape(states.size, pop.n_actions)
+            n += idx[states].size
+            rho_index[k].append(idx)
     n_rho = n
     coupled_times = list(range(1, T)) + ([T] if cp.terminal else [])
-    mu_slices, mu_index = [], {}
-    for t in coupled_times:
-        states = np.nonzero(reach[t])[0]
-        mu_slices.append((slice(n, n + states.size), states))
-        idx = np.full(S, -1, dtype=np.int64)
-        idx[states] = n + np.arange(states.size)
-        mu_index[t] = idx
-        n += states.size
+    mu_slices, mu_index = [], [dict() for _ in range(K)]
+    for k in range(K):
+        for t in coupled_times:
+            states = np.nonzero(reach[k][t])[0]
+            mu_slices.append((slice(n, n + states.size), states))
+            idx = np.full(S, -1, dtype=np.int64)
+            idx[states] = n + np.arange(states.size)
+            mu_index[k][t] = idx
+            n += states.size
 
     cost = np.zeros(n)
-    for t in range(T):
-        Bt = B[t].copy()
-        if t == T - 1 and not cp.terminal:
-            # an uncoupled terminal reward is a linear reward of the last move
-            s_tab, p_tab = table(t)
-            Bt += (p_tab * g[s_tab]).sum(axis=-1)
-        states = np.nonzero(reach[t])[0]
-        cost[rho_index[t][states].ravel()] = -Bt[states].ravel()
-    if cp.terminal:
-        sl, states = mu_slices[-1]
-        cost[sl] = -g[states]
+    for k in range(K):
+        for t in range(T):
+            Bt = B[k][t].copy()
+            if t == T - 1 and not cp.terminal:
+                # an uncoupled terminal reward is a linear reward of the last move
+                s_tab, p_tab = table(k, t)
+                Bt += (p_tab * g[k][s_tab]).sum(axis=-1)
+            states = np.nonzero(reach[k][t])[0]
+            cost[rho_index[k][t][states].ravel()] = -Bt[states].ravel()
+        if cp.terminal:
+            idx = mu_index[k][T]
+            cost[idx[idx >= 0]] = -g[k][idx >= 0]
+    lr, lc, lv = [], [], []
+    for k in range(K):   # d(-c_k) / d mu_j = -cross[k][j] (the log part is handled apart)
+        for j in range(K):
+            if C[k, j] == 0.0:
+                continue
+            for t in coupled_times:
+                both = (mu_index[k][t] >= 0) & (mu_index[j][t] >= 0)
+                lr.append(mu_index[k][t][both]); lc.append(mu_index[j][t][both])
+                lv.append(np.full(int(both.sum()), -C[k, j]))
+    lin = sp.csr_matrix((np.concatenate(lv), (np.concatenate(lr), np.concatenate(lc))), shape=(n, n)) if lv \
+        else sp.csr_matrix((n, n))
 
-    # the dual start: with U the best-response values against the uniform flow (U_T = g +
-    # f(mu_T), or no mu_T at all), the multiplier of "sum_a rho_t(s, .) = mu_t(s)" is
-    # -(U_t(s) - f(mu_t(s))) and that of "mu_t = P' rho_{t-1}" is -U_t: then the
-    # dual residual vanishes on mu and the reduced costs of rho are the best response's gaps
-    U, _ = best_response_values(mod.rewards[0], succ, prob, mod.terminal[0])
+    # the dual start: with U the best-response values against the uniform flow, the
+    # multiplier of "sum_a rho_t(s, .) = mu_t(s)" is -(U_t(s) - c(mu_t(s))) and that of
+    # "mu_t = P' rho_{t-1}" is -U_t: then the residual of the KKT conditions vanishes on mu
+    # and the reduced costs of rho are the best response's action gaps
     rows, cols, vals, rhs, dual = [], [], [], [], []
     r = 0
-    for t in range(T):   # sum_a rho_t(s, a) - mu_t(s) = [t == 0] mu0(s)
-        states = np.nonzero(reach[t])[0]
-        dual.append(-(U[t][states] - cp.f(mu_u[t][states])))
-        ids = rho_index[t][states]
-        rows.append(np.repeat(r + np.arange(states.size), nA)); cols.append(ids.ravel())
-        vals.append(np.ones(ids.size))
-        if t == 0:
-            rhs.append(pop.mu0[states])
-        else:
-            rows.append(r + np.arange(states.size)); cols.append(mu_index[t][states])
-            vals.append(-np.ones(states.size)); rhs.append(np.zeros(states.size))
-        r += states.size
-    for t in range(1, T + 1):   # mu_t(y) - sum P(y|s,a) rho_{t-1}(s, a) = 0
-        if t not in mu_index:
-            continue
-        states = np.nonzero(reach[t])[0]
-        row_of = np.full(S, -1, dtype=np.int64)
-        row_of[states] = r + np.arange(states.size)
-        rows.append(row_of[states]); cols.append(mu_index[t][states]); vals.append(np.ones(states.size))
-        dual.append(-U[t][states])
-        s_tab, p_tab = table(t - 1)
-        prev = np.nonzero(reach[t - 1])[0]
-        ids = np.broadcast_to(rho_index[t - 1][prev][:, :, None], s_tab[prev].shape)
-        y = s_tab[prev]
-        keep = p_tab[prev] > 0.0
-        rows.append(row_of[y[keep]]); cols.append(ids[keep]); vals.append(-p_tab[prev][keep])
-        rhs.append(np.zeros(states.size))
-        r += states.size
+    for k, pop in enumerate(game.populations):
+        U, _ = best_response_values(mod.rewards[k], mod.succ[k], mod.prob[k], mod.terminal[k])
+        for t in range(T):   # sum_a rho_t(s, a) - mu_t(s) = [t == 0] mu0(s)
+            states = np.nonzero(reach[k][t])[0]
+            dual.append(-(U[t][states] - c_u[k][t][states]))
+            ids = rho_index[k][t][states]
+            rows.append(np.repeat(r + np.arange(states.size), pop.n_actions)); cols.append(ids.ravel())
+            vals.append(np.ones(ids.size))
+            if t == 0:
+                rhs.append(pop.mu0[states])
+            else:
+                rows.append(r + np.arange(states.size)); cols.append(mu_index[k][t][states])
+                vals.append(-np.ones(states.size)); rhs.append(np.zeros(states.size))
+            r += states.size
+        for t in coupled_times:   # mu_t(y) - sum P(y|s,a) rho_{t-1}(s, a) = 0
+            states = np.nonzero(reach[k][t])[0]
+            row_of = np.full(S, -1, dtype=np.int64)
+            row_of[states] = r + np.arange(states.size)
+            rows.append(row_of[states]); cols.append(mu_index[k][t][states]); vals.append(np.ones(states.size))
+            dual.append(-U[t][states])
+            s_tab, p_tab = table(k, t - 1)
+            prev = np.nonzero(reach[k][t - 1])[0]
+            ids = np.broadcast_to(rho_index[k][t - 1][prev][:, :, None], s_tab[prev].shape)
+            keep = p_tab[prev] > 0.0
+            rows.append(row_of[s_tab[prev][keep]]); cols.append(ids[keep]); vals.append(-p_tab[prev][keep])
+            rhs.append(np.zeros(states.size))
+            r += states.size
     A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
     start = np.empty(n)
-    for t in range(T):
-        states = np.nonzero(reach[t])[0]
-        start[rho_index[t][states]] = mu_u[t][states, None] / nA
-    for (sl, states), t in zip(mu_slices, coupled_times):
-        start[sl] = mu_u[t][states]
-    return PotentialProblem(game, cp, A, np.concatenate(rhs), cost, n_rho, rho_index, mu_slices, start,
+    for k, pop in enumerate(game.populations):
+        for t in range(T):
+            states = np.nonzero(reach[k][t])[0]
+            start[rho_index[k][t][states]] = mod.flow[k][t][states, None] / pop.n_actions
+        for t in coupled_times:
+            idx = mu_index[k][t]
+            start[idx[idx >= 0]] = mod.flow[k][t][idx >= 0]
+    return PotentialProblem(game, cp, A, np.concatenate(rhs), cost, lin, n_rho, rho_index, mu_slices, start,
                             np.concatenate(dual))
 
 
 def _gradient_and_curvature(prob: PotentialProblem, w):
-    """Gradient of ``c(w) = <cost, w> - sum F(mu)`` and the diagonal of its Hessian (0 on rho)."""
-    grad, curv = prob.cost.copy(), np.zeros_like(w)
+    """``G(w)`` and the diagonal of its Jacobian without ``lin`` (the log terms; 0 on rho)."""
+    grad, curv = prob.cost + prob.lin @ w, np.zeros_like(w)
     cp = prob.coupling
     for sl, _ in prob.mu_slices:
         grad[sl] -= cp.f(w[sl])
@@ -212,14 +243,15 @@ def _gradient_and_curvature(prob: PotentialProblem, w):
 
 
 def _profile(prob: PotentialProblem, rho):
-    game = prob.game
-    pop = game.populations[0]
-    pi = np.full((game.horizon, pop.n_states, pop.n_actions), 1.0 / pop.n_actions)
-    for t, idx in enumerate(prob.rho_index):
-        states = np.nonzero(idx[:, 0] >= 0)[0]
-        r = np.maximum(rho[idx[states]], 0.0)
-        pi[t, states] = r / r.sum(axis=1, keepdims=True)
-    return (pi,)
+    out = []
+    for k, pop in enumerate(prob.game.populations):
+        pi = np.full((prob.game.horizon, pop.n_states, pop.n_actions), 1.0 / pop.n_actions)
+        for t, idx in enumerate(prob.rho_index[k]):
+            states = np.nonzero(idx[:, 0] >= 0)[0]
+            r = np.maximum(rho[idx[states]], 0.0)
+            pi[t, states] = r / r.sum(axis=1, keepdims=True)
+        out.append(pi)
+    return tuple(out)
 
 
 def _step_to_boundary(x, dx, fraction):
@@ -271,6 +303,8 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
             break
         M = curv.copy()
         M[:n_rho] += z / rho
+        if prob.lin.nnz:   # cross couplings: the Jacobian is not diagonal, no normal equations
+            augmented = True
         # normal equations A M^-1 A' dy = ..., refined on the augmented (KKT) system; M spans
         # many orders of magnitude near the end, and where the normal equations lose too many
         # digits (or turn singular) the augmented system itself is factored (exact, 5x slower)
@@ -282,7 +316,7 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
             except RuntimeError:
                 augmented = True
         if augmented:
-            kkt = spla.splu(sp.bmat([[sp.diags(M), -At], [A, None]], format="csc"))
+            kkt = spla.splu(sp.bmat([[sp.diags(M) + prob.lin, -At], [A, None]], format="csc"))
 
         def kkt_solve(q, r):   # [M, -A'; A, 0] [dw; dy] = [q; r]
             nonlocal augmented, kkt
@@ -299,7 +333,7 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
                 if np.isfinite(dw).all() and np.abs(eq).max() + np.abs(er).max() <= 1e-9 * size:
                     return dw, dy
                 augmented = True
-                kkt = spla.splu(sp.bmat([[sp.diags(M), -At], [A, None]], format="csc"))
+                kkt = spla.splu(sp.bmat([[sp.diags(M) + prob.lin, -At], [A, None]], format="csc"))
             sol = kkt.solve(np.concatenate([q, r]))
             return sol[:q.size], sol[q.size:]
 

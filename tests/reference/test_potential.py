@@ -18,6 +18,8 @@ SMALL = [
     ("crowd-motion-v0", {"length": 6, "width": 6, "bar_path": ((3, 3), (3, 3), (2, 4), (2, 4))}),
     ("building-evacuation-v0", {"n_floor": 2, "length": 4, "width": 4}),
     ("beach-bar-v0", {}),
+    ("predator-prey-v0", {"horizon": 5}),
+    ("predator-prey-4pop-v0", {"horizon": 5}),
 ]
 
 
@@ -34,7 +36,7 @@ def test_dual_start_is_the_best_response(game_id, params):
     assert np.abs(reduced[prob.n_rho:]).max() <= 1e-12 * scale
     gaps = reduced[:prob.n_rho]
     assert gaps.min() >= -1e-12 * scale
-    for idx in prob.rho_index:
+    for idx in (i for per_pop in prob.rho_index for i in per_pop):
         reached = idx[:, 0] >= 0
         assert np.abs(gaps[idx[reached]].min(axis=1)).max() <= 1e-12 * scale
 
@@ -72,6 +74,11 @@ def test_pipeline_uses_the_potential_on_crowd_games():
     assert sol.method.startswith("interior point") and sol.analysis.exploitability <= 1e-8
 
 
+def test_a_non_monotone_declaration_is_refused():
+    with pytest.raises(ValueError, match="negative semidefinite"):
+        LogCoupling(1.0, 1e-25, cross=((0.0, 1.0), (1.0, 0.0)))
+
+
 def test_a_wrong_declaration_is_refused():
     sis = mb.make("sis-v0")
     sis.log_coupling = LogCoupling(1.0, 1e-20)   # its rewards do not depend on log mu
@@ -81,42 +88,50 @@ def test_a_wrong_declaration_is_refused():
     evac.log_coupling = LogCoupling(2.0, 1e-20, floor="max", terminal=False)   # wrong eta
     with pytest.raises(GameError, match="rewards do not follow"):
         potential_problem(evac)
-    with pytest.raises(GameError, match="not a single-population game with a declared"):
+    with pytest.raises(GameError, match="no declared log-density coupling"):
         potential_problem(mb.make("left-right-v0"))
 
 
 class RandomLogGame(Game):
-    """A random finite game with rewards ``B_t(s, a) - eta log(mu_t(s) + eps)``, terminal
-    ``g(s) - eta log(mu_T(s) + eps)`` and random static sparse transitions."""
+    """A random finite game of K populations with rewards ``B_k,t(s, a) - eta log(mu_k,t(s) + eps)
+    + sum_j C_kj mu_j,t(s)``, C = (antisymmetric) + (negative semidefinite), the terminal reward
+    likewise, and random static sparse transitions per population."""
 
     id = "random-log-game"
     static_transitions = True
 
-    def __init__(self, S, A, T, eta, seed):
+    def __init__(self, K, S, A, T, eta, seed):
         rng = np.random.default_rng(seed)
-        mu0 = rng.dirichlet(np.ones(S))
-        super().__init__(T, Population("p", S, A, mu0))
-        self.B = rng.normal(size=(T, S, A))
-        self.g = rng.normal(size=S)
-        self.succ = rng.integers(0, S, size=(S, A, 2))
+        pops = [Population(f"p{k}", S, A, rng.dirichlet(np.ones(S))) for k in range(K)]
+        super().__init__(T, pops)
+        self.B = rng.normal(size=(K, T, S, A))
+        self.g = rng.normal(size=(K, S))
+        self.succ = rng.integers(0, S, size=(K, S, A, 2))
         self.prob = np.stack([np.full((S, A), 0.7), np.full((S, A), 0.3)], axis=-1)
-        self.log_coupling = LogCoupling(eta, 1e-25, "add", terminal=True)
+        W = rng.normal(size=(K, K))
+        L = rng.normal(size=(K, K))
+        self.C = (W - W.T) - 0.5 * L @ L.T
+        self.log_coupling = LogCoupling(eta, 1e-25, "add", terminal=True, cross=tuple(map(tuple, self.C)))
+
+    def _state(self, k, mf):
+        return -self.log_coupling.eta * np.log(mf.mu[k] + 1e-25) + sum(
+            self.C[k, j] * mf.mu[j] for j in range(self.n_populations))
 
     def rewards(self, k, t, mf):
-        return self.B[t] - self.log_coupling.eta * np.log(mf.mu[0] + 1e-25)[:, None]
+        return self.B[k, t] + self._state(k, mf)[:, None]
 
     def terminal(self, k, mf):
-        return self.g - self.log_coupling.eta * np.log(mf.mu[0] + 1e-25)
+        return self.g[k] + self._state(k, mf)
 
     def transitions(self, k, t, mf):
-        return self.succ, self.prob
+        return self.succ[k], self.prob
 
 
 @settings(max_examples=15, deadline=None)
-@given(S=st.integers(2, 8), A=st.integers(1, 4), T=st.integers(1, 5), eta=st.floats(0.05, 3.0),
-       seed=st.integers(0, 10_000))
-def test_random_log_coupled_games_are_certified(S, A, T, eta, seed):
-    game = RandomLogGame(S, A, T, eta, seed)
+@given(K=st.integers(1, 3), S=st.integers(2, 8), A=st.integers(1, 4), T=st.integers(1, 5),
+       eta=st.floats(0.05, 3.0), seed=st.integers(0, 10_000))
+def test_random_monotone_log_coupled_games_are_certified(K, S, A, T, eta, seed):
+    game = RandomLogGame(K, S, A, T, eta, seed)
     res = solve_potential(game, target=1e-10)
     assert res.exploitability <= 1e-10, res.reason
     assert independent_exploitability(game, res.profile) == pytest.approx(res.exploitability, abs=1e-12)
