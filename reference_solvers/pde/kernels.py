@@ -681,3 +681,23 @@ def arnoldi_orthogonalize_numpy(V, j, w):
         w -= h[i] * V[i]
     h[j + 1] = np.sqrt(w @ w)
     return (w / h[j + 1] if h[j + 1] > 0 else w), h
+
+
+@jit
+def basis_combine(V, y, x):
+    """x += sum_i y[i] V[i] (the GMRES update from its Krylov basis), in blocks of x so that each block
+    of x stays in cache while the rows of V stream past (one pass over memory, not one per row)."""
+    m = y.shape[0]
+    n = x.shape[0]
+    block = 2048
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        for i in range(m):
+            yi = y[i]
+            for p in range(start, stop):
+                x[p] += yi * V[i, p]
+
+
+def basis_combine_numpy(V, y, x):
+    """Numpy twin of ``basis_combine``: returns the new x."""
+    return x + y @ V[: y.size]

@@ -152,7 +152,8 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
         else:
             if work is None:
                 work = np.empty((krylov_restart + 1, problem.K * problem.nt * problem.n))
-            du, dm, kits = _krylov_step(problem, u, m, res, krylov_restart, tol, work, parts)
+            du, dm, kits = _krylov_step(problem, u, m, res, residuals[-2] if it > 1 else None, krylov_restart,
+                                           tol, work, parts)
             krylov_its.append(kits)
         # non-monotone line search (Grippo, Lampariello & Lucidi 1986): a step may raise the
         # residual above the last one, but not above the largest of the last few
@@ -270,17 +271,13 @@ def _apply_block(kind, data, v):
     raise ValueError(f"unknown Jacobian block kind {kind!r}")
 
 
-def _edge_apply(nb, wp, wm, x):
-    out = np.empty_like(x)
-    kernels.edge_apply(nb, wp, wm, np.ascontiguousarray(x), out)
-    return out
-
-
-def gmres(matvec, b, rtol, restart=60, max_restarts=20, work=None):
+def gmres(matvec, b, rtol, restart=60, max_restarts=20, work=None, into=False):
     """Restarted GMRES (modified Gram-Schmidt in a Numba kernel; no BLAS threads).
 
     Solves ``A x = b`` until ``|b - A x| <= rtol |b|`` (2-norms); returns (x, iterations, converged).
     ``work``: an optional (restart + 1, n) array for the Krylov basis, reused between calls.
+    ``into``: ``matvec(v, out)`` writes A v into out (the next basis vector: no temporary) instead of
+    returning it.
     """
     n = b.size
     x = np.zeros(n)
@@ -295,7 +292,7 @@ def gmres(matvec, b, rtol, restart=60, max_restarts=20, work=None):
         if beta <= rtol * bnorm:
             return x, total, True
         V = work if work is not None and work.shape == (restart + 1, n) else np.empty((restart + 1, n))
-        V[0] = r / beta
+        np.multiply(r, 1.0 / beta, out=V[0])
         H = np.zeros((restart + 1, restart))
         cs, sn = np.zeros(restart), np.zeros(restart)
         g = np.zeros(restart + 1)
@@ -303,9 +300,12 @@ def gmres(matvec, b, rtol, restart=60, max_restarts=20, work=None):
         h = np.empty(restart + 1)
         j_used = 0
         for j in range(restart):
-            w = matvec(V[j])
+            w = V[j + 1]
+            if into:
+                matvec(V[j], w)
+            else:
+                w[:] = matvec(V[j])
             kernels.arnoldi_orthogonalize(V, j, w, h[: j + 2])
-            V[j + 1] = w
             col = h[: j + 2].copy()
             for i in range(j):  # apply the previous Givens rotations
                 col[i], col[i + 1] = cs[i] * col[i] + sn[i] * col[i + 1], -sn[i] * col[i] + cs[i] * col[i + 1]
@@ -319,14 +319,21 @@ def gmres(matvec, b, rtol, restart=60, max_restarts=20, work=None):
             if abs(g[j + 1]) <= rtol * bnorm or col[j] == 0:
                 break
         y = np.linalg.solve(np.triu(H[:j_used, :j_used]), g[:j_used]) if j_used else np.zeros(0)
-        for i in range(j_used):
-            x += y[i] * V[i]
+        kernels.basis_combine(V, y, x)
         if abs(g[j_used]) <= rtol * bnorm:
             # the Arnoldi estimate |g| is the true residual up to round-off: skip the product that would
             # confirm it (one product is two whole sweeps; Newton checks its own residual anyway)
             return x, total, True
-        r = b - matvec(x)
+        r = b - _product(matvec, x, into)
     return x, total, bool(np.sqrt(_dot(r, r)) <= rtol * bnorm)
+
+
+def _product(matvec, x, into):
+    if not into:
+        return matvec(x)
+    out = np.empty_like(x)
+    matvec(x, out)
+    return out
 
 
 def _dot(a, b):
@@ -363,6 +370,14 @@ class _Linearisation:
             wp, wm = np.empty((nt, d, N)), np.empty((nt, d, N))
             kernels.fp_edge_weights_all(u[k], m[k], sch.nb, sch.h, sch.bound, wp, wm)
             self.weights.append((dt * wp, dt * wm))
+        # work arrays of the homogeneous product (one per GMRES iteration): each is a whole (nt, N) field,
+        # and fresh ones would cost a pass over memory (and page faults) every time
+        nt, N, K = problem.nt, problem.n, problem.K
+        self._du = [np.empty((nt + 1, N)) for _ in range(K)]
+        self._dm = [np.empty((nt + 1, N)) for _ in range(K)]
+        self._rhs = [np.empty((nt, N)) for _ in range(K)]
+        self._cpl = [np.empty((nt, N)) for _ in range(K)]
+        self._zeros = None
         self.factors = []
         for sch, v in zip(problem.schemes, self.vals):
             if sch.grid.dim == 1:
@@ -371,11 +386,14 @@ class _Linearisation:
                 lus = sch.factor(v, False)
                 self.factors.append((lus, lus))
 
-    def _couple(self, blocks, dm, k):
-        """Sum of the coupling blocks applied to dm: a fresh (nt, N) array, or None without blocks."""
+    def _couple(self, blocks, dm, k, buf):
+        """Sum of the coupling blocks applied to dm, written into buf (nt, N) and returned; None without blocks."""
         out = None
         for l, kind, data in blocks:
             v = dm[l]
+            if kind == "diag" and out is None:  # the common case, straight into buf
+                out = np.multiply(data, v, out=buf)
+                continue
             if kind == "drift-hjb":
                 scale, kind2, data2 = data
                 val = scale * _apply_block(kind2, data2, v)
@@ -386,7 +404,8 @@ class _Linearisation:
                 val = _apply_block(kind, data, v)
             # in place where possible: each temporary is a whole (nt, N) field
             if out is None:
-                out = np.array(np.broadcast_to(val, (self.problem.nt, self.problem.n)))
+                buf[...] = val
+                out = buf
             else:
                 out += val
         return out
@@ -396,9 +415,11 @@ class _Linearisation:
         out = []
         nt, n = self.problem.nt, self.problem.n
         for k, sch in enumerate(self.problem.schemes):
-            rhs = self._couple(self.hjb_blocks[k], dm, k)
+            rhs = self._couple(self.hjb_blocks[k], dm, k, self._rhs[k])
             if rhs is None:
-                rhs = np.zeros((nt, n)) if homogeneous else self.rhs_h[k]
+                if homogeneous and self._zeros is None:
+                    self._zeros = np.zeros((nt, n))
+                rhs = self._zeros if homogeneous else self.rhs_h[k]
             else:
                 np.negative(rhs, out=rhs)
                 if not homogeneous:
@@ -406,27 +427,30 @@ class _Linearisation:
             term = 0.0 if homogeneous else self.rhs_t[k]
             for l, kind, data in self.term_blocks[k]:
                 term = term - _apply_block(kind, data, dm[l][-1][None, :])[0]
+            # the homogeneous du only feeds phi: it may live in a work array
             out.append(sch.newton_backward(self.vals[k], np.ascontiguousarray(rhs),
                                            np.ascontiguousarray(np.broadcast_to(term, (n,))),
-                                           self.factors[k][0]))
+                                           self.factors[k][0], out=self._du[k] if homogeneous else None))
         return out
 
     def phi(self, dm, homogeneous=False):
         """The dm that the FP rows give for the du of ``du_of(dm)`` (Newton's step is its fixed point);
-        dm per population as (nt, N) rows dm^1..dm^nt, in and out."""
+        dm per population as (nt, N) rows dm^1..dm^nt, in and out. The homogeneous product returns
+        views of work arrays, overwritten by the next call."""
         du = self.du_of(dm, homogeneous)
         out = []
         for k, sch in enumerate(self.problem.schemes):
             wp, wm = self.weights[k]
-            rhs = _edge_apply(sch.nb, wp, wm, du[k][:-1])
+            rhs = self._rhs[k]  # free again: du_of is done with it
+            kernels.edge_apply(sch.nb, wp, wm, du[k][:-1], rhs)
             np.negative(rhs, out=rhs)
-            coupled = self._couple(self.fp_blocks[k], dm, k)
+            coupled = self._couple(self.fp_blocks[k], dm, k, self._cpl[k])
             if coupled is not None:
                 rhs -= coupled
             if not homogeneous:
                 rhs += self.rhs_f[k]
-            out.append(sch.newton_forward(self.vals[k], np.ascontiguousarray(np.broadcast_to(rhs, du[k][:-1].shape)),
-                                          self.factors[k][1])[1:])
+            out.append(sch.newton_forward(self.vals[k], rhs, self.factors[k][1],
+                                          out=self._dm[k] if homogeneous else None)[1:])
         return out
 
 
@@ -470,7 +494,18 @@ def _drift_fp_apply(nb, coef, y):
     return out
 
 
-def _krylov_step(problem, u, m, res, restart, tol, work, parts=None):
+def forcing(res, res_prev, tol):
+    """Relative GMRES tolerance of a Newton step at residual ``res`` (``res_prev``: the one before, or None).
+
+    Eisenstat & Walker (1996), choice 2: ``0.9 (res / res_prev)^2``, at most 1e-2 (the first step: ``res``),
+    so the linear solve is only as accurate as the observed Newton convergence can use; never below
+    ``0.1 tol / res``, all that the last step needs (up to ``MAX_FORCING`` when the residual is within 10 tol).
+    """
+    eta = min(1e-2, res) if res_prev is None else min(1e-2, 0.9 * (res / res_prev) ** 2)
+    return min(max(eta, 0.1 * tol / res, 1e-13), MAX_FORCING)
+
+
+def _krylov_step(problem, u, m, res, res_prev, restart, tol, work, parts=None):
     """Newton step (du, dm) by GMRES on ``dm = phi(dm)`` (see ``_Linearisation``), and the GMRES iterations.
 
     ``parts``: ``problem.residual_parts(u, m)`` when already computed (by the line search)."""
@@ -483,12 +518,13 @@ def _krylov_step(problem, u, m, res, restart, tol, work, parts=None):
     def pack(dm):
         return dm[0].reshape(-1) if K == 1 else np.concatenate([d.reshape(-1) for d in dm])
 
+    def product(z, out):  # (I - P) z, written into the next Krylov vector
+        for zk, pk, ok in zip(unpack(z), lin.phi(unpack(z), homogeneous=True), unpack(out)):
+            np.subtract(zk, pk, out=ok)
+
     c = pack(lin.phi(unpack(np.zeros(K * nt * N))))
-    # forcing term: ~res keeps Newton quadratic; 0.1 tol/res is all the last step needs (up to 0.1
-    # when the residual is already within 10 tol)
-    rtol = min(max(min(1e-2, res), 0.1 * tol / res, 1e-13), MAX_FORCING)
-    v, count, _ = gmres(lambda z: z - pack(lin.phi(unpack(z), homogeneous=True)), c, rtol, restart=restart,
-                        work=work)
+    rtol = forcing(res, res_prev, tol)
+    v, count, _ = gmres(product, c, rtol, restart=restart, work=work, into=True)
     dm = unpack(v)
     du = lin.du_of(dm)
     return du, [np.vstack([np.zeros((1, N)), d]) for d in dm], count

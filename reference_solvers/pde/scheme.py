@@ -186,9 +186,9 @@ class Scheme:
         kernels.factor_sweep_1d(vals, transpose, self.dt, self.grid.periodic, *f)
         return f
 
-    def newton_backward(self, vals, rhs, terminal, factors=None) -> np.ndarray:
-        """x[nt] = terminal, (dt J_n) x[n] = rhs[n] + x[n+1]."""
-        x = np.empty((self.nt + 1, self.n))
+    def newton_backward(self, vals, rhs, terminal, factors=None, out=None) -> np.ndarray:
+        """x[nt] = terminal, (dt J_n) x[n] = rhs[n] + x[n+1] (into ``out``, (nt+1, N), when given)."""
+        x = np.empty((self.nt + 1, self.n)) if out is None else out
         if self.grid.dim == 1:
             factors = self.factor(vals, False) if factors is None else factors
             kernels.linear_backward_1d(*factors, self.grid.periodic, rhs, terminal, x)
@@ -202,9 +202,9 @@ class Scheme:
                 x[n] = self.solve(vals[n], (rhs[n] + x[n + 1]) / self.dt, guess=x[n + 1], rtol=NEWTON_LINEAR_RTOL)
         return x
 
-    def newton_forward(self, vals, rhs, factors=None) -> np.ndarray:
-        """x[0] = 0, (dt J_n^T) x[n+1] = rhs[n] + x[n]."""
-        x = np.empty((self.nt + 1, self.n))
+    def newton_forward(self, vals, rhs, factors=None, out=None) -> np.ndarray:
+        """x[0] = 0, (dt J_n^T) x[n+1] = rhs[n] + x[n] (into ``out``, (nt+1, N), when given)."""
+        x = np.empty((self.nt + 1, self.n)) if out is None else out
         if self.grid.dim == 1:
             factors = self.factor(vals, True) if factors is None else factors
             kernels.linear_forward_1d(*factors, self.grid.periodic, rhs, x)

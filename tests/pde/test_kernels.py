@@ -248,3 +248,24 @@ def test_gmres_solves_a_nonsymmetric_system(rng):
     assert np.linalg.norm(A @ x - b) <= 2e-12 * np.linalg.norm(b)
     x, its, ok = gmres(lambda v: A @ v, b, 1e-6, restart=60)
     assert ok and np.linalg.norm(A @ x - b) <= 1.01e-6 * np.linalg.norm(b)
+
+
+def test_basis_combine_matches_numpy_twin(rng):
+    V = rng.normal(size=(6, 5000))  # longer than one block of the kernel, not a multiple of it
+    y, x = rng.normal(size=4), rng.normal(size=5000)
+    want = kernels.basis_combine_numpy(V, y, x)
+    kernels.basis_combine(V, y, x)
+    np.testing.assert_allclose(x, want, rtol=1e-12, atol=1e-12)
+
+
+def test_gmres_in_place_product_matches_returning_one(rng):
+    """``into=True`` (the product written into the next Krylov vector) is the same algorithm."""
+    from reference_solvers.pde.newton import gmres
+    n = 50
+    A = np.eye(n) * 3 + rng.normal(size=(n, n)) / np.sqrt(n)
+    b = rng.normal(size=n)
+    x1, its1, ok1 = gmres(lambda v: A @ v, b, 1e-10, restart=8)
+    x2, its2, ok2 = gmres(lambda v, out: np.matmul(A, v, out=out), b, 1e-10, restart=8, into=True)
+    assert ok1 and ok2 and its1 == its2
+    np.testing.assert_allclose(x2, x1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(A @ x2, b, atol=1e-8)
