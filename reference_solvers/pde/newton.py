@@ -151,7 +151,9 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
             du, dm = _direct_step(problem, u, m)
         else:
             if work is None:
-                work = np.empty((krylov_restart + 1, problem.K * problem.nt * problem.n))
+                # the Krylov basis and the linearisation's arrays live as long as the solve: fresh
+                # arrays every Newton step cost page faults (about as much as a sweep per 10^6 values)
+                work = {"krylov": np.empty((krylov_restart + 1, problem.K * problem.nt * problem.n))}
             du, dm, kits = _krylov_step(problem, u, m, res, residuals[-2] if it > 1 else None, krylov_restart,
                                            tol, work, parts)
             krylov_its.append(kits)
@@ -343,7 +345,7 @@ def _dot(a, b):
 class _Linearisation:
     """Newton's matrix at (u, m), kept in the factors the elimination needs (all batched over time)."""
 
-    def __init__(self, problem, u, m, parts=None):
+    def __init__(self, problem, u, m, parts=None, work=None):
         self.problem = problem
         game, x, dv, dt = problem.game, problem.x, problem.dv, problem.dt
         parts = problem.residual_parts(u, m) if parts is None else parts
@@ -367,24 +369,44 @@ class _Linearisation:
             self.term_blocks.append([(l, kind, _scaled((kind, data), -1.0)[1])
                                      for l, kind, data in game.terminal_jacobian(k, x, dv, tuple(ml[-1] for ml in m))])
             nt, N, d = problem.nt, problem.n, sch.grid.dim
-            wp, wm = np.empty((nt, d, N)), np.empty((nt, d, N))
+            wp, wm = self._array(work, ("wp", k), (nt, d, N)), self._array(work, ("wm", k), (nt, d, N))
             kernels.fp_edge_weights_all(u[k], m[k], sch.nb, sch.h, sch.bound, wp, wm)
-            self.weights.append((dt * wp, dt * wm))
+            wp *= dt
+            wm *= dt
+            self.weights.append((wp, wm))
         # work arrays of the homogeneous product (one per GMRES iteration): each is a whole (nt, N) field,
         # and fresh ones would cost a pass over memory (and page faults) every time
         nt, N, K = problem.nt, problem.n, problem.K
-        self._du = [np.empty((nt + 1, N)) for _ in range(K)]
-        self._dm = [np.empty((nt + 1, N)) for _ in range(K)]
-        self._rhs = [np.empty((nt, N)) for _ in range(K)]
-        self._cpl = [np.empty((nt, N)) for _ in range(K)]
+        self._du = [self._array(work, ("du", k), (nt + 1, N)) for k in range(K)]
+        self._dm = [self._array(work, ("dm", k), (nt + 1, N)) for k in range(K)]
+        self._rhs = [self._array(work, ("rhs", k), (nt, N)) for k in range(K)]
+        self._cpl = [self._array(work, ("cpl", k), (nt, N)) for k in range(K)]
         self._zeros = None
         self.factors = []
-        for sch, v in zip(problem.schemes, self.vals):
+        for k, (sch, v) in enumerate(zip(problem.schemes, self.vals)):
             if sch.grid.dim == 1:
-                self.factors.append((sch.factor(v, False), sch.factor(v, True)))
+                self.factors.append((sch.factor(v, False, out=self._factor_arrays(work, k, False)),
+                                     sch.factor(v, True, out=self._factor_arrays(work, k, True))))
             else:  # one LU per step serves dt J_n and its transpose
                 lus = sch.factor(v, False)
                 self.factors.append((lus, lus))
+
+    @staticmethod
+    def _array(work, key, shape):
+        """A work array kept in ``work`` (a dict, or None for a fresh one) between Newton steps."""
+        if work is None:
+            return np.empty(shape)
+        a = work.get(key)
+        if a is None or a.shape != shape:
+            a = work[key] = np.empty(shape)
+        return a
+
+    def _factor_arrays(self, work, k, transpose):
+        if work is None:
+            return None
+        nt, N = self.problem.nt, self.problem.n
+        return tuple(self._array(work, ("factor", k, transpose, i), shape)
+                     for i, shape in enumerate([(nt, N)] * 4 + [(nt, 2)]))
 
     def _couple(self, blocks, dm, k, buf):
         """Sum of the coupling blocks applied to dm, written into buf (nt, N) and returned; None without blocks."""
@@ -509,7 +531,7 @@ def _krylov_step(problem, u, m, res, res_prev, restart, tol, work, parts=None):
     """Newton step (du, dm) by GMRES on ``dm = phi(dm)`` (see ``_Linearisation``), and the GMRES iterations.
 
     ``parts``: ``problem.residual_parts(u, m)`` when already computed (by the line search)."""
-    lin = _Linearisation(problem, u, m, parts)
+    lin = _Linearisation(problem, u, m, parts, work)
     K, nt, N = problem.K, problem.nt, problem.n
 
     def unpack(v):  # views, no copies (a matrix-vector product touches 10^6 values and more)
@@ -524,7 +546,7 @@ def _krylov_step(problem, u, m, res, res_prev, restart, tol, work, parts=None):
 
     c = pack(lin.phi(unpack(np.zeros(K * nt * N))))
     rtol = forcing(res, res_prev, tol)
-    v, count, _ = gmres(product, c, rtol, restart=restart, work=work, into=True)
+    v, count, _ = gmres(product, c, rtol, restart=restart, work=work["krylov"], into=True)
     dm = unpack(v)
     du = lin.du_of(dm)
     return du, [np.vstack([np.zeros((1, N)), d]) for d in dm], count

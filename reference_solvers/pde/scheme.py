@@ -162,7 +162,7 @@ class Scheme:
         return u, vals
 
     # -- the linear blocks of Newton's matrix -----------------------------------------
-    def factor(self, vals, transpose):
+    def factor(self, vals, transpose, out=None):
         """Per-step factors of ``dt J_n`` (or ``dt J_n^T``) for repeated Newton sweeps.
 
         1D: Thomas factors of the (cyclic) tridiagonal matrices (a Numba kernel), one set per
@@ -182,7 +182,9 @@ class Scheme:
             # every step has the same pattern, so about the same fill as the first
             count = int(min(nt, max(1, LU_MAX_ENTRIES // max(first.nnz, 1))))
             return [first] + [lu(k) for k in range(1, count)] + [None] * (nt - count)
-        f = (np.empty((nt, n)), np.empty((nt, n)), np.empty((nt, n)), np.zeros((nt, n)), np.zeros((nt, 2)))
+        # out: five arrays (nt, N) x 4 and (nt, 2) to reuse (1D only)
+        f = out if out is not None else (np.empty((nt, n)), np.empty((nt, n)), np.empty((nt, n)), np.zeros((nt, n)),
+                                         np.zeros((nt, 2)))
         kernels.factor_sweep_1d(vals, transpose, self.dt, self.grid.periodic, *f)
         return f
 
