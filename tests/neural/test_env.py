@@ -165,3 +165,20 @@ def test_frozen_flow_sets_the_costs_and_leaves_the_observed_densities_empirical(
         env.set_flow((np.ones((4, env.grid.size)), np.ones((5, env.grid.size))))
     with pytest.raises(ValueError, match="set_flow"):
         env.set_flow((-np.ones((5, env.grid.size)), np.ones((5, env.grid.size))))
+
+
+def test_test_particles_move_and_pay_but_do_not_shape_the_density():
+    game = mb.make("segregation-2pop-v0")
+    env = ParticleEnv(game, n_agents=30, n_steps=2, nx=20, n_density=20)
+    obs, _ = env.reset(seed=4)
+    for k in range(2):
+        np.testing.assert_array_equal(obs["m"][k], env.histogram(obs["x"][k][:20]))
+    # moving only the test particles leaves the density where the first 20 agents put it
+    acts = tuple(np.concatenate([np.zeros((20, 1)), np.full((10, 1), 0.7)]) for _ in range(2))
+    obs, rewards, *_ = env.step(acts)
+    for k in range(2):
+        np.testing.assert_array_equal(obs["m"][k], env.histogram(obs["x"][k][:20]))
+        assert obs["x"][k].shape == (30, 1) and rewards[k].shape == (30,)
+        assert np.isclose(obs["m"][k].sum() * env.dv, 1.0)
+    with pytest.raises(ValueError, match="n_density"):
+        ParticleEnv(game, n_agents=30, n_steps=2, n_density=31)

@@ -283,3 +283,54 @@ def test_fictitious_play_faces_the_weighted_average_of_past_flows(power):
     # the learner's feedback is its best response to mbar: the rollout's mean-field input is mbar's summary
     ro = learner.rollout()
     np.testing.assert_allclose(ro.summaries[0], [learner.features.mean_field(m) for m in learner.flow_average[0]])
+
+
+def test_value_gradient_critic_differentiates_through_the_position_embedding():
+    """critic_form="gradient": G(s) = grad_x V(s) through the (cos, sin) embedding, against central differences."""
+    game = mb.make("segregation-2pop-v0")
+    learner = MADDPG(game, MADDPGConfig(n_agents=50, n_steps=2, transitions_per_step=10, eval_agents=50,
+                                        critic_form="gradient", final_layer_init=0.3), np.random.default_rng(2))
+    F, critic = learner.features, learner.critics[1]
+    x, h = np.array([[0.13], [0.71], [0.98]]), 1e-3
+    mf = np.tile(np.arange(2 * F.mean_field_dim) / 10.0, (3, 1))
+
+    def states(x):
+        return torch.as_tensor(np.concatenate([np.full((3, 1), 0.2), F.position(x), mf], axis=1), dtype=torch.float32)
+
+    G = critic.value_gradient(states(x)).detach().numpy().ravel()
+    with torch.no_grad():
+        fd = ((critic.value(states(x + h)) - critic.value(states(x - h))) / (2 * h)).numpy().ravel()
+    np.testing.assert_allclose(G, fd, rtol=2e-2, atol=1e-3)
+    # Q(s, a) - Q(s, mu) = dt ((a - mu) . G - (|a|^2 - |mu|^2) / 2): the first-order expansion in dt
+    s, a, mu = states(x), torch.full((3, 1), 1.5), torch.full((3, 1), -0.5)
+    dq = (critic(s, a, mu) - critic(s, mu, mu.clone())).detach().numpy()
+    np.testing.assert_allclose(dq, learner.env.dt * (2.0 * G - 0.5 * (1.5 ** 2 - 0.25)), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("form", ["linear", "gradient"])
+def test_deviators_explore_and_the_population_plays_the_actor(form):
+    """exploration="deviators": transitions_per_step noisy test particles are stored; the others act noise-free."""
+    game = mb.make("segregation-2pop-v0")
+    cfg = MADDPGConfig(n_agents=40, n_steps=3, transitions_per_step=8, eval_agents=50, learning_starts=16,
+                       batch_size=8, exploration="deviators", exploration_noise=2.0, critic_form=form)
+    learner = MADDPG(game, cfg, np.random.default_rng(3))
+    assert learner.env.n_agents == 48 and learner.env.n_density == 40
+    env, gaps = learner.env, []
+    step = env.step
+
+    def recording_step(actions):
+        s, _, _ = learner._inputs(env._observation())  # the state the actions were chosen in
+        for k in range(2):
+            mu = learner.act(k, s[k])
+            assert actions[k].shape == (48, 1)
+            np.testing.assert_array_equal(actions[k][:40], mu[:40])  # the population plays the actor
+            gaps.append(np.abs(actions[k][40:] - mu[40:]).mean())
+        return step(actions)
+
+    env.step = recording_step
+    learner.step()
+    learner.step()
+    assert learner.buffers[0].size == 2 * 3 * 8 and learner.updates > 0
+    assert min(gaps) > 0.5  # the deviators add the noise (sd 2, mean |noise| 1.6)
+    with pytest.raises(ValueError, match="exploration"):
+        MADDPGConfig(exploration="everyone")

@@ -104,17 +104,39 @@ class Critic(nn.Module):
     known from the game, is written explicitly (else 0).
     """
 
-    def __init__(self, n_in, n_act, hidden, a_max, gen, final_init, activation, dt, advantage_form, control_cost):
+    def __init__(self, n_in, n_act, hidden, a_max, gen, final_init, activation, dt, form, control_cost,
+                 position_gradient=None):
         super().__init__()
-        self.net = _mlp([n_in + n_act, hidden, hidden, 1], gen, final_init, activation)
+        self.linear, self.gradient = form == "linear", form == "gradient"
+        if self.gradient:
+            if position_gradient is None:
+                raise ValueError("critic_form 'gradient' needs the position embedding's derivative")
+            self.net = None  # G(s) = grad_x V(s): no second network
+        else:
+            # "linear": N(s, a) = a . G(s), G an MLP with one output per action coordinate
+            sizes = [n_in, hidden, hidden, n_act] if self.linear else [n_in + n_act, hidden, hidden, 1]
+            self.net = _mlp(sizes, gen, final_init, activation)
+        self.position_gradient = position_gradient
         self.a_max, self.dt = a_max, dt
-        self.advantage_form, self.control_cost = advantage_form, control_cost
-        if advantage_form:
+        self.advantage_form, self.control_cost = form != "q", control_cost
+        if self.advantage_form:
             self.value = _mlp([n_in, hidden, hidden, 1], gen, final_init, activation)
 
-    def advantage(self, s, a):
+    def value_gradient(self, s, create_graph=False):
+        """grad_x V(s), (B, d): autograd to the network's input, chained with the embedding's derivative."""
+        with torch.enable_grad():
+            s = s.detach().requires_grad_(True)
+            ds = torch.autograd.grad(self.value(s).sum(), s, create_graph=create_graph)[0]
+        return self.position_gradient(s.detach(), ds)
+
+    def advantage(self, s, a, create_graph=False):
         """The action-dependent part: N(s, a) - c |a|^2/2 (times dt in the "q" form)."""
-        out = self.net(torch.cat([s, a / self.a_max], dim=1)).squeeze(1)
+        if self.gradient:
+            out = (a * self.value_gradient(s, create_graph)).sum(dim=1)
+        elif self.linear:
+            out = (a * self.net(s)).sum(dim=1)
+        else:
+            out = self.net(torch.cat([s, a / self.a_max], dim=1)).squeeze(1)
         if self.control_cost:
             out = out - 0.5 * (1.0 if self.advantage_form else self.dt) * (a ** 2).sum(dim=1)
         return out
@@ -123,7 +145,43 @@ class Critic(nn.Module):
         """Q(s, a); the advantage form needs the policy's action ``a_policy`` at s."""
         if not self.advantage_form:
             return self.advantage(s, a)
+        if a is a_policy:  # the target's Q'(s', mu'(s')) = V'(s')
+            return self.value(s).squeeze(1)
+        if self.gradient:  # one gradient for both actions; graph kept so the loss trains V through it
+            G = self.value_gradient(s, create_graph=torch.is_grad_enabled())
+            adv = ((a - a_policy) * G).sum(dim=1)
+            if self.control_cost:
+                adv = adv - 0.5 * ((a ** 2).sum(dim=1) - (a_policy ** 2).sum(dim=1))
+            return self.value(s).squeeze(1) + self.dt * adv
         return self.value(s).squeeze(1) + self.dt * (self.advantage(s, a) - self.advantage(s, a_policy))
+
+
+class PositionGradient:
+    """d/dx of a function of the network input, from its input gradient: the chain rule through the
+    position embedding (``config.Features.position``), which sits at input columns [start, start + P).
+
+    Torus axis, features (cos, sin)(w_j x), w_j = 2 pi j / L: d cos = -w_j sin, d sin = w_j cos.
+    Box axis, feature (x - c) / s: d = 1 / s.
+    """
+
+    def __init__(self, features, start):
+        self.periodic, self.d, self.start = features.periodic, features.grid.dim, start
+        self.J = features.config.position_modes
+        if self.periodic:
+            w = 2 * np.pi * np.arange(1, self.J + 1)[None, :] / features.L[:, None]  # (d, J)
+            self.w = torch.as_tensor(w, dtype=torch.float32)
+            self.P = 2 * self.J * self.d
+        else:
+            self.inv_scale = torch.as_tensor(1.0 / features.scale, dtype=torch.float32)
+            self.P = self.d
+
+    def __call__(self, s, ds):
+        f, g = s[:, self.start:self.start + self.P], ds[:, self.start:self.start + self.P]
+        if not self.periodic:
+            return g * self.inv_scale
+        f, g = f.reshape(-1, self.d, 2 * self.J), g.reshape(-1, self.d, 2 * self.J)
+        cos, sin, gcos, gsin = f[..., :self.J], f[..., self.J:], g[..., :self.J], g[..., self.J:]
+        return ((gsin * cos - gcos * sin) * self.w).sum(dim=2)
 
 
 def polyak(target: nn.Module, source: nn.Module, tau: float):
@@ -189,7 +247,9 @@ class ActorCriticLearner(Learner):
         self.gamma = 1.0 if c.gamma is None else c.gamma
         bound = game.control_bound
         self.a_max = c.action_bound if bound is None else min(c.action_bound, bound)
-        self.env = ParticleEnv(game, c.n_agents, c.n_steps, c.nx, rng=self.rng)
+        self.deviators = c.exploration == "deviators"
+        extra = c.transitions_per_step if self.deviators else 0
+        self.env = ParticleEnv(game, c.n_agents + extra, c.n_steps, c.nx, rng=self.rng, n_density=c.n_agents)
         self.features = Features(game, self.env.grid, c)
         F = self.features
         n_actor = F.time_dim + F.position_dim + F.mean_field_dim
@@ -201,7 +261,8 @@ class ActorCriticLearner(Learner):
         for _ in range(self.K):
             actor = Actor(n_actor, self.dim, c.hidden, self.a_max, self.gen, c.final_layer_init, c.activation)
             critic = Critic(n_critic, self.dim, c.hidden, self.a_max, self.gen, c.final_layer_init, c.activation,
-                            self.env.dt, c.critic_form == "advantage", c.explicit_control_cost)
+                            self.env.dt, c.critic_form, c.explicit_control_cost,
+                            PositionGradient(F, F.time_dim))
             self.actors.append(actor)
             self.critics.append(critic)
             self.actor_targets.append(self._copy(actor))
@@ -233,7 +294,7 @@ class ActorCriticLearner(Learner):
         actor_s, critic_s = [], []
         for k in range(self.K):
             N = obs["x"][k].shape[0]
-            head = np.concatenate([np.broadcast_to(t, (N, 1)), F.position(obs["x"][k])], axis=1)
+            head = np.concatenate([np.broadcast_to(t, (N, t.shape[1])), F.position(obs["x"][k])], axis=1)
             z = joint if self.centralised_critic else summaries[k]
             actor_s.append(np.concatenate([head, np.broadcast_to(summaries[k], (N, summaries[k].size))], axis=1))
             critic_s.append(np.concatenate([head, np.broadcast_to(z, (N, z.size))], axis=1))
@@ -255,17 +316,23 @@ class ActorCriticLearner(Learner):
         flow = [[m] for m in obs["m"]]
         s, z, _ = self._inputs(obs, faced(0))
         returns = np.zeros(self.K)
+        stored = c.transitions_per_step
         for n in range(env.n_steps):
             actions = []
             for k in range(self.K):
-                a = self.act(k, s[k]) + c.exploration_noise * self.rng.standard_normal((env.n_agents, self.dim))
+                a = self.act(k, s[k])
+                if self.deviators:  # only the test particles explore (config.exploration)
+                    a[c.n_agents:] += c.exploration_noise * self.rng.standard_normal((stored, self.dim))
+                else:
+                    a += c.exploration_noise * self.rng.standard_normal((env.n_agents, self.dim))
                 actions.append(np.clip(a, -self.a_max, self.a_max))
             obs, rewards, terminated, _, _ = env.step(tuple(actions))
             for k in range(self.K):
                 flow[k].append(obs["m"][k])
             s1, z1, _ = self._inputs(obs, faced(n + 1))
             for k in range(self.K):
-                keep = self.rng.choice(env.n_agents, size=c.transitions_per_step, replace=False)
+                keep = (np.arange(c.n_agents, env.n_agents) if self.deviators
+                        else self.rng.choice(env.n_agents, size=c.transitions_per_step, replace=False))
                 T = lambda v: torch.as_tensor(v[keep], dtype=torch.float32)  # noqa: E731
                 self.buffers[k].add(T(s[k]), T(z[k]), T(actions[k]), T(rewards[k]), T(s1[k]), T(z1[k]), terminated)
                 returns[k] += rewards[k].mean()
@@ -351,7 +418,7 @@ class ActorCriticLearner(Learner):
         idx = np.clip(np.floor(times / self.env.dt + 1e-9).astype(int), 0, self.env.n_steps - 1)
         P = points.shape[1]
         pos = np.tile(F.position(points.T), (len(times), 1))
-        t = np.repeat(F.time(times), P)[:, None]
+        t = np.repeat(F.time(times), P, axis=0)
         out = []
         for k in range(self.K):
             mf = np.repeat(ro.summaries[k][idx], P, axis=0)

@@ -3,7 +3,7 @@
 The configs are plain dataclasses (importable without torch, so the command line and the
 results metadata work on any install). The network inputs are normalised here, in numpy:
 
-- time ``t`` as ``2 t / T - 1``;
+- time ``t`` as ``2 t / T - 1`` (and ``sqrt(1 - t / T)`` with ``time_to_go``);
 - a position on a torus axis of length L as ``(cos, sin)(2 pi j x / L)``, j = 1..position_modes
   (periodic by construction); on a box axis as ``(x - c) / s``, with c the mean and s three
   standard deviations of the initial densities (so the region the agents visit maps to about
@@ -64,6 +64,12 @@ class DDPGConfig:
     """Stored transitions per population before the first gradient step."""
     exploration_noise: float = 0.3
     """Standard deviation of the Gaussian exploration noise added to the actor's action."""
+    exploration: str = "population"
+    """Who explores. "population": every agent adds the noise (so the noise also blurs the densities
+    the agents face). "deviators": the N agents play the actor's action without noise and shape the
+    mean field; ``transitions_per_step`` extra agents per population add the noise, face the same
+    densities without shaping them (``ParticleEnv`` test particles) and are the ones stored: each
+    learns a best response to the flow of the noise-free policy, which is what is scored."""
     action_bound: float | None = None
     """Actions are a_max tanh(.), a_max = min(action_bound, the game's control bound); None = the
     game's entry in ``GAME_DEFAULTS``, else 3.0."""
@@ -73,6 +79,10 @@ class DDPGConfig:
     """Fourier modes per torus axis in the "moments" summary."""
     histogram_bins: int = 16
     """Cells per axis of the coarsened histogram in the "histogram" summary."""
+    time_to_go: bool = False
+    """Add ``sqrt(1 - t / T)`` to the time input: near the horizon the value's spatial features sharpen
+    on the diffusive scale ``sigma sqrt(T - t)`` (the terminal cost, smoothed), which this input
+    resolves where the linear time input needs many units."""
     position_modes: int = 3
     """Fourier modes of the embedding of a position on a torus axis."""
     final_layer_init: float = 3e-3
@@ -125,8 +135,12 @@ class DDPGConfig:
             raise ValueError(f"{type(self).__name__}.final_layer_init must be >= 0, got {self.final_layer_init!r}")
         if self.activation not in ("relu", "silu", "tanh"):
             raise ValueError(f"{type(self).__name__}.activation must be 'relu', 'silu' or 'tanh', got {self.activation!r}")
-        if self.critic_form not in ("q", "advantage"):
-            raise ValueError(f"{type(self).__name__}.critic_form must be 'q' or 'advantage', got {self.critic_form!r}")
+        if self.critic_form not in ("q", "advantage", "linear", "gradient"):
+            raise ValueError(f"{type(self).__name__}.critic_form must be 'q', 'advantage', 'linear' or 'gradient', "
+                             f"got {self.critic_form!r}")
+        if self.exploration not in ("population", "deviators"):
+            raise ValueError(f"{type(self).__name__}.exploration must be 'population' or 'deviators', "
+                             f"got {self.exploration!r}")
         if self.mean_field not in ("moments", "histogram"):
             raise ValueError(f"{type(self).__name__}.mean_field must be 'moments' or 'histogram', "
                              f"got {self.mean_field!r}")
@@ -200,12 +214,15 @@ class Features:
             b = config.histogram_bins
             if any(n % b for n in grid.shape):
                 raise ValueError(f"histogram_bins={b} must divide the grid's cells per axis {grid.shape}")
-        self.time_dim = 1
+        self.time_dim = 2 if config.time_to_go else 1
         self.position_dim = grid.dim * (2 * config.position_modes if self.periodic else 1)
         self.mean_field_dim = len(self.mean_field(np.full(grid.size, 1.0 / (grid.size * dv))))
 
     def time(self, t) -> np.ndarray:
-        return np.atleast_1d(2.0 * np.asarray(t, dtype=float) / self.game.horizon - 1.0)
+        """Time input of times t (n,): shape (n, time_dim)."""
+        u = np.atleast_1d(np.asarray(t, dtype=float)) / self.game.horizon
+        cols = [2.0 * u - 1.0] + ([np.sqrt(np.clip(1.0 - u, 0.0, None))] if self.config.time_to_go else [])
+        return np.stack(cols, axis=1)
 
     def position(self, X: np.ndarray) -> np.ndarray:
         """Embedding of points X (N, d), shape (N, position_dim)."""

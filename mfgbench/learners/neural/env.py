@@ -31,6 +31,11 @@ Observations are ``{"t": t_n, "x": (X_1, ..., X_K), "m": (m_1^N, ..., m_K^N)}`` 
 shape (N, d) and ``m_k^N`` of shape (n_cells,); actions and rewards are tuples over
 populations of arrays (N, d) (or (N,) in 1D) and (N,). Everything is vectorised over agents;
 all randomness comes from the environment's ``numpy.random.Generator`` (``reset(seed=...)``).
+
+Test particles. With ``n_density = M < N`` only the first M agents of each population make the
+density ``m`` (``#{i <= M: X_i in cell j} / (M dv)``); the other N - M move and pay like the rest
+but do not shape the mean field: a learner's exploring agents are then infinitesimal deviators,
+as in the definition of a best response, and do not blur the flow the population plays.
 """
 from __future__ import annotations
 
@@ -108,7 +113,8 @@ class ParticleEnv:
 
     metadata = {"render_modes": []}
 
-    def __init__(self, game, n_agents: int = 1000, n_steps: int = 50, nx=None, rng: np.random.Generator | None = None):
+    def __init__(self, game, n_agents: int = 1000, n_steps: int = 50, nx=None, rng: np.random.Generator | None = None,
+                 n_density: int | None = None):
         if getattr(game, "kind", None) != "continuous":
             raise ValueError(f"ParticleEnv needs a continuous game (kind 'continuous'), got {game!r}")
         for name, v in (("n_agents", n_agents), ("n_steps", n_steps)):
@@ -119,6 +125,10 @@ class ParticleEnv:
         self.K = game.n_populations
         self.dim = game.dim
         self.n_agents = int(n_agents)
+        if n_density is not None and (isinstance(n_density, bool) or not isinstance(n_density, (int, np.integer))
+                                      or not 1 <= n_density <= n_agents):
+            raise ValueError(f"ParticleEnv: n_density must be an integer in [1, n_agents], got {n_density!r}")
+        self.n_density = self.n_agents if n_density is None else int(n_density)
         self.n_steps = int(n_steps)
         self.horizon = game.horizon
         self.dt = game.horizon / self.n_steps
@@ -187,7 +197,7 @@ class ParticleEnv:
             self.rng = np.random.default_rng(seed)
         self.n = 0
         self.X = [self.sample_initial(k, self.n_agents) for k in range(self.K)]
-        self.m = [self.histogram(x) for x in self.X]
+        self.m = [self.histogram(x[:self.n_density]) for x in self.X]
         return self._observation(), {"step": 0}
 
     def _check_actions(self, actions):
@@ -229,7 +239,7 @@ class ParticleEnv:
             noise = self.rng.standard_normal(self.X[k].shape)
             Xn.append(self._confine(self.X[k] + v * dt + self.sigmas[k] * np.sqrt(dt) * noise))
         self.X = Xn
-        self.m = [self.histogram(x) for x in Xn]
+        self.m = [self.histogram(x[:self.n_density]) for x in Xn]
         self.n += 1
         terminated = self.n == self.n_steps
         ms1 = tuple(self.m) if self.flow is None else tuple(f[self.n] for f in self.flow)
