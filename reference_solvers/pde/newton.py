@@ -151,9 +151,7 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
             du, dm = _direct_step(problem, u, m)
         else:
             if work is None:
-                # the Krylov basis and the linearisation's arrays live as long as the solve: fresh
-                # arrays every Newton step cost page faults (about as much as a sweep per 10^6 values)
-                work = {"krylov": np.empty((krylov_restart + 1, problem.K * problem.nt * problem.n))}
+                work = _take_work((krylov_restart + 1, problem.K * problem.nt * problem.n))
             du, dm, kits = _krylov_step(problem, u, m, res, residuals[-2] if it > 1 else None, krylov_restart,
                                            tol, work, parts)
             krylov_its.append(kits)
@@ -197,7 +195,34 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
             residuals.append(r2)
         else:
             notes.append(f"final exact FP sweep skipped (its residual {r2:.2e} exceeds tol)")
+    if work is not None:
+        _give_back_work(work)
     return _result(problem, u, m, residuals, t0, "newton", it, tol, notes)
+
+
+_WORK_POOL = {}
+"""Work arrays of finished solves by Krylov basis shape (the last WORK_POOL_SIZE shapes)."""
+WORK_POOL_SIZE = 3
+
+
+def _take_work(shape):
+    """The Krylov basis (under "krylov") and the linearisation's work arrays of one solve.
+
+    They live for the whole solve, and are handed on to the next solve of the same size (the pool
+    keeps the last few shapes: a solve and its coarse starts): on first touch, every page of a fresh
+    array costs a page fault, and on a virtual machine that is about a sweep's time per 10^6 values.
+    Only the pages a solve touched are resident. Taken out of the pool while in use (thread safe).
+    """
+    work = _WORK_POOL.pop(shape, None)
+    return work if work is not None else {"krylov": np.empty(shape)}
+
+
+def _give_back_work(work):
+    shape = work["krylov"].shape
+    _WORK_POOL.pop(shape, None)
+    _WORK_POOL[shape] = work
+    while len(_WORK_POOL) > WORK_POOL_SIZE:
+        _WORK_POOL.pop(next(iter(_WORK_POOL)))
 
 
 LINE_SEARCH_STEPS = 12
