@@ -1,36 +1,40 @@
-"""Equilibria of log-coupled potential games: the maximiser of the game's potential, by a
-primal–dual interior-point method.
+"""Equilibria of log-coupled games: the KKT system of the game's potential (or of its monotone
+variational inequality), by a primal–dual interior-point method.
 
-The games (declared by :class:`mfgbench.games.base.LogCoupling`, checked here): one
-population, transitions independent of the mean field, rewards
-``R_t(s, a) = B_t(s, a) + f(mu_t(s))`` and terminal ``g(s) + f(mu_T(s))`` (or ``g(s)``), with
-``f(m) = -eta log(m + eps)`` decreasing. Write the flow of a policy as its state-action
-measures ``rho_t(s, a) = mu_t(s) pi_t(a|s) >= 0``, which satisfy the linear flow equations
+The games (declared by :class:`mfgbench.games.base.LogCoupling`, checked here): populations on
+one state space, transitions independent of the mean field, rewards
 
-    sum_a rho_0(s, a) = mu0(s),      sum_a rho_t(y, a) = mu_t(y) = sum_{s,a} P(y|s,a) rho_{t-1}(s, a).
+    R_k,t(s, a) = B_k,t(s, a) + c_k(mu_t(s)),   c_k(mu) = -eta log(mu_k + eps) + sum_j C_kj mu_j,
 
-Such a game is a *potential game* (Lasry & Lions 2007; for finite MFGs e.g. Guo et al. 2022,
-MF-OMO, and Geist et al. 2022, "Concave utility RL: the mean-field game viewpoint"): with
-``F' = f`` (``F(m) = -eta ((m + eps) log(m + eps) - m)``), the concave potential
+and terminal ``g_k(s) + c_k(mu_T(s))`` (or ``g_k(s)``). Write the flow of a policy as its
+state-action measures ``rho_t(s, a) = mu_t(s) pi_t(a|s) >= 0``, which satisfy the linear flow
+equations ``sum_a rho_0(s, a) = mu0(s)``, ``sum_a rho_t(y, a) = mu_t(y) = sum_{s,a} P(y|s,a)
+rho_{t-1}(s, a)``. With ``G = -(reward field)``, i.e. ``-B`` on rho, ``-c(mu)`` on mu (and
+``-g`` on mu_T), a profile is an equilibrium iff its rho solves the variational inequality
+``<G(rho), rho' - rho> >= 0`` for every feasible rho' — whose KKT conditions are the
+best-response conditions, the multipliers being value functions. When C is symmetric, G is
+the gradient of the negated concave potential
 
-    Phi(rho) = sum_{t<T} <rho_t, B_t> + sum_{t=1}^{T} sum_s F(mu_t(s)) + <g, mu_T>
+    Phi(rho) = sum_t <rho_t, B_t> + sum_{t>=1} sum_s [F(mu_t(s)) + 1/2 mu_t(s)' C mu_t(s)] + <g, mu_T>,  F' = f,
 
-(at t = 0, ``f(mu0)`` is a constant and left out; the mu_T terms only when the terminal reward
-is coupled) has ``dPhi / drho_t(s, a) = R_t(s, a)`` (plus the expected future terms through
-mu), and its KKT conditions over the flow polytope are exactly the best-response
-conditions, the multipliers being value functions. So the equilibria are the maximisers.
-F is strictly concave, so the equilibrium *flow* is unique; the policy is not (many splits of
-rho give one flow), which is what makes the indifference equations of :mod:`.newton` singular
-on crowd games. A log barrier does not mind: the Mehrotra predictor–corrector method
-(Nocedal & Wright, Numerical Optimization, ch. 14 and 19) follows the central path
-``rho z = nu`` towards the analytic centre of the optimal face. At a primal-feasible point
-with zero dual residual, ``z_t(s, a) = V_t(s) - Q_t(s, a) >= 0`` is the action gap and the
-exploitability of ``pi = rho / mu`` is ``sum rho z = n nu``; it is driven to round-off.
+(Lasry & Lions 2007; for finite MFGs Guo et al. 2022, MF-OMO; Geist et al. 2022) and the
+equilibria are its maximisers; when ``C + C'`` is negative semidefinite (predator-prey:
+antisymmetric) G is strictly monotone. Either way the equilibrium *flow* is unique, but the
+policy is not (many splits of rho give one flow), which is what makes the indifference
+equations of :mod:`.newton` singular on crowd games. A log barrier does not mind: Mehrotra's
+predictor–corrector method (Nocedal & Wright, Numerical Optimization, ch. 14 and 19; for
+monotone complementarity problems, Wright 1997, ch. 8) follows the central path
+``rho z = nu`` towards the analytic centre of the solution set. At a feasible point with zero
+KKT residual ``z_t(s, a) = V_t(s) - Q_t(s, a)`` is the action gap and the exploitability of
+``pi = rho / mu`` is ``sum rho z = n nu``; the exact exploitability decides when to stop.
+(At t = 0, ``c(mu0)`` is a constant and left out.)
 
 States that no policy reaches (walls, cells further than t moves from mu0's support) carry
 no variable; there the returned policy is uniform (irrelevant to the exploitability).
-Each iteration solves the normal equations ``A M^-1 A^T dy = r`` (M diagonal: the barrier
-term ``z / rho`` and ``-f'(mu)``) by one sparse LU (scipy), used by predictor and corrector.
+Each iteration solves one linear system, used by predictor and corrector: without cross
+couplings (diagonal Jacobian) the normal equations ``A M^-1 A' dy = r`` by a sparse LU with
+iterative refinement on the full KKT system, otherwise (or when refinement fails) the
+augmented KKT system itself.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ import scipy.sparse.linalg as spla
 from mfgbench.core.evaluate import model_of_profile
 from mfgbench.core.kernels import best_response_values
 from mfgbench.errors import GameError
+from reference_solvers.discrete import iterative
 from reference_solvers.discrete.problem import analyse, clock
 
 CHECK_TOL = 1e-9
@@ -65,8 +70,9 @@ class PotentialProblem:
     n_rho: int
     rho_index: list           # [k][t]: (S, A) array of variable indices, -1 where unreachable
     mu_slices: list           # (slice into w, reachable states) of every mu block
-    start: np.ndarray         # w of the uniform policy (strictly feasible)
+    start: np.ndarray         # w of the uniform policy (strictly feasible), scaled: ones
     start_dual: np.ndarray    # multipliers of the best response to that flow (see below)
+    scale: np.ndarray         # D: the variables are w~ = w / D
 
 
 @dataclass
@@ -86,15 +92,15 @@ def _random_profile(game, rng):
                  for p in game.populations)
 
 
-def _checked_parts(game, cp, seed):
+def _checked_parts(game, cp, seed, start_profile=None):
     """``(model along the uniform flow, B[k], g[k], coupling c_k along it)`` after checking the
     declaration: rewards, terminal and transitions along a random policy's flow must follow."""
     K, T = game.n_populations, game.horizon
     if len({p.n_states for p in game.populations}) != 1:
         raise GameError(f"game {game.id}: a log coupling needs all populations on one state space")
     cp.cross_matrix(K)
-    mod = model_of_profile(game, tuple(np.full((T, p.n_states, p.n_actions), 1.0 / p.n_actions)
-                                       for p in game.populations))
+    uniform = tuple(np.full((T, p.n_states, p.n_actions), 1.0 / p.n_actions) for p in game.populations)
+    mod = model_of_profile(game, uniform if start_profile is None else start_profile)
     other = model_of_profile(game, _random_profile(game, np.random.default_rng(seed)))
     B, g, c_u = [], [], []
     for k in range(K):
@@ -121,14 +127,14 @@ def _checked_parts(game, cp, seed):
     return mod, B, g, c_u
 
 
-def potential_problem(game, seed: int = 0) -> PotentialProblem:
+def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -> PotentialProblem:
     """Build the problem for ``game``; raise GameError when the game does not declare a
     :class:`LogCoupling`, or its rewards, terminal or transitions do not follow it (checked
     along the uniform policy's flow and a random policy's, drawn from ``seed``)."""
     cp = getattr(game, "log_coupling", None)
     if cp is None:
         raise GameError(f"game {game.id}: no declared log-density coupling")
-    mod, B, g, c_u = _checked_parts(game, cp, seed)
+    mod, B, g, c_u = _checked_parts(game, cp, seed, start_profile)
     K, T, S = game.n_populations, game.horizon, game.populations[0].n_states
     C = cp.cross_matrix(K)
 
@@ -228,21 +234,34 @@ def potential_problem(game, seed: int = 0) -> PotentialProblem:
         for t in coupled_times:
             idx = mu_index[k][t]
             start[idx[idx >= 0]] = mod.flow[k][t][idx >= 0]
-    return PotentialProblem(game, cp, A, np.concatenate(rhs), cost, lin, n_rho, rho_index, mu_slices, start,
-                            np.concatenate(dual))
+    # Scaled variables w = D w~ (D = the start, so w~ starts at 1) and rows scaled by the mass
+    # they balance: the uniform flow reaches far cells with masses down to 1e-70 (maze), and
+    # unscaled, the KKT matrices' entries span more than the double range.
+    D = start
+    A = (A @ sp.diags(D)).tocsr()
+    row = 1.0 / np.abs(A).max(axis=1).toarray().ravel()
+    A = (sp.diags(row) @ A).tocsr()
+    lin = (sp.diags(D) @ lin @ sp.diags(D)).tocsr()
+    return PotentialProblem(game, cp, A, row * np.concatenate(rhs), D * cost, lin, n_rho, rho_index, mu_slices,
+                            np.ones(n), np.concatenate(dual) / row, D)
 
 
 def _gradient_and_curvature(prob: PotentialProblem, w):
-    """``G(w)`` and the diagonal of its Jacobian without ``lin`` (the log terms; 0 on rho)."""
+    """``D G(D w~)`` and the diagonal of its Jacobian without ``lin`` (the log terms; 0 on rho)."""
     grad, curv = prob.cost + prob.lin @ w, np.zeros_like(w)
     cp = prob.coupling
     for sl, _ in prob.mu_slices:
-        grad[sl] -= cp.f(w[sl])
-        curv[sl] = -cp.df(w[sl])
+        d = prob.scale[sl]
+        grad[sl] -= d * cp.f(d * w[sl])
+        # Newton uses the curvature of -eta log(mu) even where mu << eps, where f is flat: the
+        # solution is unchanged, and mass far below eps (which no reward notices) is not moved
+        # by huge steps that block every other variable at the boundary
+        curv[sl] = d * cp.eta / np.maximum(w[sl], 1e-300)
     return grad, curv
 
 
 def _profile(prob: PotentialProblem, rho):
+    rho = rho * prob.scale[:prob.n_rho]
     out = []
     for k, pop in enumerate(prob.game.populations):
         pi = np.full((prob.game.horizon, pop.n_states, pop.n_actions), 1.0 / pop.n_actions)
@@ -254,6 +273,11 @@ def _profile(prob: PotentialProblem, rho):
     return tuple(out)
 
 
+def _factor_kkt(M, lin, A, At):
+    """Sparse LU of the augmented KKT matrix ``[diag(M) + lin, -A'; A, 0]``."""
+    return spla.splu(sp.bmat([[sp.diags(M) + lin, -At], [A, None]], format="csc"))
+
+
 def _step_to_boundary(x, dx, fraction):
     neg = dx < 0
     if not neg.any():
@@ -262,7 +286,7 @@ def _step_to_boundary(x, dx, fraction):
 
 
 def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, deadline: float = np.inf,
-                    seed: int = 0, trace: list | None = None) -> InteriorPointResult:
+                    seed: int = 0, warm: int = 0, mix: float = 0.9, trace: list | None = None) -> InteriorPointResult:
     """Maximise the potential of ``game`` (see the module docstring) by Mehrotra's
     predictor–corrector method from the uniform policy's flow and its best response's
     multipliers, until the profile ``rho / mu`` has exact exploitability at most ``target``
@@ -273,7 +297,11 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
     of tiny equilibrium mass (everybody starts in one cell) the log's curvature there keeps
     the residual of those states' multipliers slowly converging long after the policy is
     exact."""
-    prob = potential_problem(game, seed)
+    start_profile = None
+    if warm:   # fictitious play, mixed with the uniform policy so every action keeps weight
+        fp = iterative.fictitious_play(game, iterations=warm)
+        start_profile = tuple(mix * pi + (1.0 - mix) / pi.shape[-1] for pi in fp.policy)
+    prob = potential_problem(game, seed, start_profile)
     A, b, n_rho = prob.A, prob.b, prob.n_rho
     At = A.T.tocsr()
     w = prob.start.copy()
@@ -282,6 +310,7 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
     z = np.maximum((grad - At @ y)[:n_rho], 0.0) + 1.0   # the best response's gaps, kept off zero
     best, best_profile = np.inf, None
     augmented = False
+    stalled = 0
     it, reason = 0, f"{max_iterations} iterations"
     for it in range(1, max_iterations + 1):
         grad, curv = _gradient_and_curvature(prob, w)
@@ -293,11 +322,18 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
         if n_rho * nu <= 10.0 * target:
             profile = _profile(prob, rho)
             e = analyse(game, profile, validate=False).exploitability
+            stalled = stalled + 1 if e >= best else 0
             if e < best:
                 best, best_profile = e, profile
             if best <= target:
                 reason = "converged"
                 break
+            if stalled >= 10:
+                reason = f"exploitability {best:.3g} did not improve in 10 iterations (target {target:g})"
+                break
+        if n_rho * nu <= 1e-250 or not np.isfinite(r_d).all():
+            reason = f"numerical limit of the central path reached (exploitability {best:.3g}, target {target:g})"
+            break
         if clock() > deadline:
             reason = "time budget spent"
             break
@@ -312,11 +348,10 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
         kkt = None
         if not augmented:
             try:
-                lu = spla.splu((A @ sp.diags(Minv) @ At).tocsc())
+                lu = spla.splu((A @ sp.diags(Minv) @ At).tocsc(), permc_spec="MMD_AT_PLUS_A",
+                               diag_pivot_thresh=0.0, options=dict(SymmetricMode=True))
             except RuntimeError:
                 augmented = True
-        if augmented:
-            kkt = spla.splu(sp.bmat([[sp.diags(M) + prob.lin, -At], [A, None]], format="csc"))
 
         def kkt_solve(q, r):   # [M, -A'; A, 0] [dw; dy] = [q; r]
             nonlocal augmented, kkt
@@ -333,7 +368,7 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
                 if np.isfinite(dw).all() and np.abs(eq).max() + np.abs(er).max() <= 1e-9 * size:
                     return dw, dy
                 augmented = True
-                kkt = spla.splu(sp.bmat([[sp.diags(M) + prob.lin, -At], [A, None]], format="csc"))
+                kkt = _factor_kkt(M, prob.lin, A, At)
             sol = kkt.solve(np.concatenate([q, r]))
             return sol[:q.size], sol[q.size:]
 
@@ -344,7 +379,13 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
             dz = -(r_c + z * dw[:n_rho]) / rho
             return dw, dy, dz
 
-        dw, dy, dz = direction(rho * z)                      # predictor (affine scaling)
+        try:
+            if augmented:
+                kkt = _factor_kkt(M, prob.lin, A, At)
+            dw, dy, dz = direction(rho * z)                      # predictor (affine scaling)
+        except RuntimeError as exc:   # SuperLU: singular to working precision
+            reason = f"KKT system singular at iteration {it} ({exc}); best exploitability {best:.3g}"
+            break
         a = min(_step_to_boundary(rho, dw[:n_rho], 1.0), _step_to_boundary(z, dz, 1.0))
         nu_aff = float((rho + a * dw[:n_rho]) @ (z + a * dz)) / n_rho
         sigma = (nu_aff / nu) ** 3
@@ -352,7 +393,8 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
         fraction = min(0.9999, max(0.9, 1.0 - nu))   # never onto the boundary
         a = min(_step_to_boundary(rho, dw[:n_rho], fraction), _step_to_boundary(z, dz, fraction))
         if trace is not None:
-            trace.append((nu, float(np.abs(r_d).max()), sigma, a))
+            trace.append((nu, float(np.abs(r_d).max()), sigma, a,
+                          analyse(game, _profile(prob, rho), validate=False).exploitability))
         w += a * dw
         y += a * dy
         z += a * dz

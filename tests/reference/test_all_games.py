@@ -21,7 +21,7 @@ SMALL = {
     "predator-prey-4pop-v0": {"horizon": 8},
     "ring-road-v0": {"size": 20, "n_speeds": 20},
 }
-SLOW = {"predator-prey-v0", "predator-prey-4pop-v0", "crowd-2d-four-rooms-v0", "crowd-2d-maze-v0"}
+SLOW = set()
 NOT_CERTIFIED = {
     "traffic-2type-v0": "warm starts (fictitious play, mirror descent, damped best response at steps 0.5-0.1) "
                         "reach exploitability ~0.02-0.2 only; no support polishes within the budget",
