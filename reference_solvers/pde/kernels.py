@@ -446,6 +446,20 @@ def linear_forward_1d(lo, cp, den, z, sm, periodic, rhs, x):
 
 
 @jit
+def linear_forward_residual_1d(lo, cp, den, z, sm, periodic, rhs, dm, out):
+    """out[n] = dm[n] - x[n+1] for the x of ``linear_forward_1d`` (the product of Newton's reduced
+    operator, I - phi): x lives in two rows only, so the sweep writes one field, not two."""
+    nt, n = rhs.shape
+    prev = np.zeros(n)
+    cur = np.empty(n)
+    for k in range(nt):
+        solve_factored(lo, cp, den, z, sm, k, periodic, rhs[k], prev, cur)
+        for i in range(n):
+            out[k, i] = dm[k, i] - cur[i]
+        prev, cur = cur, prev
+
+
+@jit
 def system_residual(u, m, f, b, nb, h, nu, dt, bound, hjb, fp, vals):
     """Time-step form of the discrete system at (u, m): hjb[n] = dt F_n(u), fp[n] = dt J_n^T m[n+1] - m[n]."""
     nt, n = f.shape

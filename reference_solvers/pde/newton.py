@@ -382,12 +382,14 @@ class _Linearisation:
         ms = tuple(ml[1:] for ml in m)
         self.hjb_blocks, self.fp_blocks, self.term_blocks, self.weights = [], [], [], []
         for k, sch in enumerate(problem.schemes):
-            hb = [(l, kind, _scaled((kind, data), -dt)[1]) for l, kind, data in game.running_jacobian(k, t, x, dv, ms)]
+            # hjb_blocks hold the coupling blocks of the HJB rows negated (they are moved to the right-hand
+            # side), weights the FP edge weights negated (likewise): no negation pass per product
+            hb = [(l, kind, _scaled((kind, data), dt)[1]) for l, kind, data in game.running_jacobian(k, t, x, dv, ms)]
             fb = []
             if game.has_drift(k):
                 dF, D = _drift_factors(sch, u[k], m[k], parts[k][5])
                 for l, kind, data in game.drift_jacobian(k, t, x, dv, ms):
-                    hb.append((l, "drift-hjb", (dt * dF, kind, data)))
+                    hb.append((l, "drift-hjb", (-dt * dF, kind, data)))
                     fb.append((l, "drift-fp", (tuple(dt * c for c in D), kind, data)))
             self.hjb_blocks.append(hb)
             self.fp_blocks.append(fb)
@@ -396,8 +398,8 @@ class _Linearisation:
             nt, N, d = problem.nt, problem.n, sch.grid.dim
             wp, wm = self._array(work, ("wp", k), (nt, d, N)), self._array(work, ("wm", k), (nt, d, N))
             kernels.fp_edge_weights_all(u[k], m[k], sch.nb, sch.h, sch.bound, wp, wm)
-            wp *= dt
-            wm *= dt
+            wp *= -dt
+            wm *= -dt
             self.weights.append((wp, wm))
         # work arrays of the homogeneous product (one per GMRES iteration): each is a whole (nt, N) field,
         # and fresh ones would cost a pass over memory (and page faults) every time
@@ -467,10 +469,8 @@ class _Linearisation:
                 if homogeneous and self._zeros is None:
                     self._zeros = np.zeros((nt, n))
                 rhs = self._zeros if homogeneous else self.rhs_h[k]
-            else:
-                np.negative(rhs, out=rhs)
-                if not homogeneous:
-                    rhs += self.rhs_h[k]
+            elif not homogeneous:
+                rhs += self.rhs_h[k]
             term = 0.0 if homogeneous else self.rhs_t[k]
             for l, kind, data in self.term_blocks[k]:
                 term = term - _apply_block(kind, data, dm[l][-1][None, :])[0]
@@ -487,18 +487,34 @@ class _Linearisation:
         du = self.du_of(dm, homogeneous)
         out = []
         for k, sch in enumerate(self.problem.schemes):
-            wp, wm = self.weights[k]
-            rhs = self._rhs[k]  # free again: du_of is done with it
-            kernels.edge_apply(sch.nb, wp, wm, du[k][:-1], rhs)
-            np.negative(rhs, out=rhs)
-            coupled = self._couple(self.fp_blocks[k], dm, k, self._cpl[k])
-            if coupled is not None:
-                rhs -= coupled
-            if not homogeneous:
-                rhs += self.rhs_f[k]
+            rhs = self._fp_rhs(k, du[k], dm, homogeneous)
             out.append(sch.newton_forward(self.vals[k], rhs, self.factors[k][1],
                                           out=self._dm[k] if homogeneous else None)[1:])
         return out
+
+    def _fp_rhs(self, k, du, dm, homogeneous):
+        """Right-hand side of the FP rows given du and dm (in a work array)."""
+        wp, wm = self.weights[k]
+        rhs = self._rhs[k]  # free again: du_of is done with it
+        kernels.edge_apply(self.problem.schemes[k].nb, wp, wm, du[:-1], rhs)  # -C du (weights negated)
+        coupled = self._couple(self.fp_blocks[k], dm, k, self._cpl[k])
+        if coupled is not None:
+            rhs -= coupled
+        if not homogeneous:
+            rhs += self.rhs_f[k]
+        return rhs
+
+    def product(self, dm, out):
+        """out = dm - phi(dm) for the homogeneous phi (the operator GMRES inverts); per population (nt, N).
+        In 1D the forward sweep writes the difference directly (no dm field in between)."""
+        du = self.du_of(dm, True)
+        for k, sch in enumerate(self.problem.schemes):
+            rhs = self._fp_rhs(k, du[k], dm, True)
+            if sch.grid.dim == 1:
+                kernels.linear_forward_residual_1d(*self.factors[k][1], sch.grid.periodic, rhs, dm[k], out[k])
+            else:
+                x = sch.newton_forward(self.vals[k], rhs, self.factors[k][1], out=self._dm[k])
+                np.subtract(dm[k], x[1:], out=out[k])
 
 
 def _drift_factors(sch, u, m, b):
@@ -566,8 +582,7 @@ def _krylov_step(problem, u, m, res, res_prev, restart, tol, work, parts=None):
         return dm[0].reshape(-1) if K == 1 else np.concatenate([d.reshape(-1) for d in dm])
 
     def product(z, out):  # (I - P) z, written into the next Krylov vector
-        for zk, pk, ok in zip(unpack(z), lin.phi(unpack(z), homogeneous=True), unpack(out)):
-            np.subtract(zk, pk, out=ok)
+        lin.product(unpack(z), unpack(out))
 
     c = pack(lin.phi(unpack(np.zeros(K * nt * N))))
     rtol = forcing(res, res_prev, tol)
