@@ -62,33 +62,50 @@ class MeanField:
 
 @dataclass(frozen=True)
 class LogCoupling:
-    """Declares that a game's rewards depend on the mean field only through a local term:
-    population k at state s earns ``B_t(s, a) + c_k(mu_t(s))`` with
+    """Declares that a game's rewards depend on the mean field only through local terms:
+    population k at state s choosing a earns ``B_t(s, a) + c_k(mu_t(s)) + d_k(a, mu_t(s))`` with
 
-        c_k(mu(s)) = -eta log(mu_k(s) + eps) + sum_j cross[k][j] mu_j(s)
+        c_k(mu(s)) = -eta log(mu_k(s) + eps) + sum_j cross[k][j] mu_j(s),
+        d_k(a, mu(s)) = sum_j action_cross[k][j][a] mu_j(s)
 
-    (``floor="max"``: ``-eta log(max(mu_k(s), eps))``), and terminal reward ``g(s) + c_k(mu_T(s))``
-    (``terminal=True``) or ``g(s)``, where ``B`` and ``g`` do not depend on the mean field,
-    and neither do the transitions. All populations share one state space. With ``cross``
-    symmetric the game is a potential game, and with ``cross + cross'`` negative
-    semidefinite it is (strictly) monotone; ``reference_solvers.discrete.potential`` solves
-    such games, after checking the declaration against the game's own rewards."""
+    (``floor="max"``: ``-eta log(max(mu_k(s), eps))``; ``eta = 0``: no log term), and terminal
+    reward ``g(s) + c_k(mu_T(s))`` (``terminal=True``) or ``g(s)``, where ``B`` and ``g`` do
+    not depend on the mean field, and neither do the transitions. All populations share one
+    state space. With ``cross`` symmetric and no ``action_cross`` the game is a potential
+    game; with ``cross + cross'`` negative semidefinite and eta > 0 it is strictly monotone.
+    ``action_cross`` (congestion costs that grow with the chosen speed) generally breaks
+    monotonicity: such games are declared with ``monotone=False``.
+    ``reference_solvers.discrete.potential`` solves these games, after checking the
+    declaration against the game's own rewards; the exact exploitability certifies the result."""
 
     eta: float
     eps: float
     floor: str = "add"
     terminal: bool = True
     cross: tuple | None = None
+    action_cross: tuple | None = None
 
     def __post_init__(self):
-        if not (self.eta > 0 and self.eps > 0) or self.floor not in ("add", "max"):
-            raise ValueError(f"LogCoupling needs eta > 0, eps > 0 and floor 'add' or 'max', got {self!r}")
+        if not (self.eta >= 0 and self.eps > 0) or self.floor not in ("add", "max"):
+            raise ValueError(f"LogCoupling needs eta >= 0, eps > 0 and floor 'add' or 'max', got {self!r}")
         if self.cross is not None:
             C = np.asarray(self.cross, dtype=np.float64)
             if C.ndim != 2 or C.shape[0] != C.shape[1]:
                 raise ValueError(f"LogCoupling: cross must be a square matrix, got shape {C.shape}")
             if np.linalg.eigvalsh(C + C.T).max() > 1e-12 * max(1.0, np.abs(C).max()):
                 raise ValueError("LogCoupling: cross + cross' must be negative semidefinite (a monotone game)")
+
+    @property
+    def monotone(self) -> bool:
+        """Whether the declared coupling makes the game strictly monotone."""
+        return self.eta > 0 and self.action_cross is None
+
+    def action_terms(self, k: int, mus) -> np.ndarray:
+        """``d_k(a, mu(s))`` as an array ``[..., s, a]`` (None without ``action_cross``)."""
+        if self.action_cross is None:
+            return None
+        phi = [np.asarray(row, dtype=np.float64) for row in self.action_cross[k]]
+        return sum(mus[j][..., None] * phi[j] for j in range(len(mus)))
 
     def cross_matrix(self, n_populations: int) -> np.ndarray:
         """The K x K matrix ``cross`` (zeros when none is declared)."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfgbench.games.base import Game, Population
+from mfgbench.games.base import Game, LogCoupling, Population
 from mfgbench.games.registry import register
 
 
@@ -65,6 +65,10 @@ class TwoTypeTraffic(Game):
         pops = (Population("cars", n, self.MAX_SPEED[0] + 1, np.full(n, 1.0 / n), grid_shape=(n,), periodic=True),
                 Population("trucks", n, self.MAX_SPEED[1] + 1, trucks0, grid_shape=(n,), periodic=True))
         super().__init__(int(horizon), pops)
+        # congestion: -kappa a size W_kj m_j mu_j(s), linear in mu, growing with the speed a
+        self.log_coupling = LogCoupling(0.0, 1.0, terminal=False, action_cross=tuple(
+            tuple(tuple(-self.kappa * n * self.weights[k, j] * self.shares[j] * np.arange(self.MAX_SPEED[k] + 1))
+                  for j in range(2)) for k in range(2)))
 
     def density(self, k, mf) -> np.ndarray:
         """``rho_k(s)``: the congestion population k feels at each cell."""

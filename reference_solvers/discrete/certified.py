@@ -1,13 +1,16 @@
 """Certified equilibria of finite (and stationary) mean field games: the pipeline.
 
 0. **Log-coupled games** (declaring a :class:`~mfgbench.games.base.LogCoupling`: the crowd
-   games, whose only mean-field dependence is a local log-density reward, and predator-prey,
-   which adds antisymmetric cross-population terms): the equilibrium solves the KKT system of
-   a concave potential (a monotone variational inequality for predator-prey) over the flow
-   polytope, and the interior-point method of :mod:`.potential`, started from 50 fictitious
-   play iterations, finds it to exploitability ~1e-10 in 10-35 iterations. This is what
-   certifies the crowd games, where the indifference equations of 2 are degenerate. Where it
-   does not certify (budget), its profile is kept and the pipeline goes on.
+   games, whose only mean-field dependence is a local log-density reward; predator-prey,
+   which adds antisymmetric cross-population terms; traffic-2type, whose congestion cost is
+   linear in the densities and in the chosen speed): the equilibrium solves the KKT system of
+   a concave potential (a monotone variational inequality for predator-prey, a non-monotone
+   one for traffic) over the flow polytope, and the interior-point method of
+   :mod:`.potential`, started from 50 fictitious play iterations, finds it to exploitability
+   ~1e-10 in 10-40 iterations. This is what certifies the crowd games, where the
+   indifference equations of 2 are degenerate. Without monotonicity nothing guarantees
+   convergence, but the exact exploitability decides. Where it does not certify (budget),
+   its profile is kept and the pipeline goes on.
 1. **Best-response iteration** ``pi <- BR(mu^pi)`` from the uniform profile. Games with a
    pure equilibrium that this map reaches (e.g. lq-v0, large weakly coupled garnets) are
    done here, with ``E = 0`` up to round-off. Where it cycles between nearly equal pure
@@ -120,10 +123,13 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
     if getattr(game, "log_coupling", None) is not None and not is_stationary(game):
         ip = solve_potential(game, target=0.1 * tol, deadline=start + max_seconds, warm=50)
         potential = analyse(game, ip.profile, validate=False)
-        cross = game.log_coupling.cross
-        symmetric = cross is None or np.allclose(np.asarray(cross), np.asarray(cross).T)
-        how = ("interior point (Mehrotra) on the " +
-               ("potential" if symmetric else "monotone variational inequality"))
+        cp = game.log_coupling
+        if cp.action_cross is None and (cp.cross is None or np.allclose(np.asarray(cp.cross), np.asarray(cp.cross).T)):
+            how = "interior point (Mehrotra) on the potential"
+        elif cp.monotone:
+            how = "interior point (Mehrotra) on the monotone variational inequality"
+        else:
+            how = "interior point (Mehrotra) on the variational inequality (not monotone)"
         if potential.exploitability <= tol:
             return Solution(potential, how, ip.iterations, "converged")
     br = iterative.best_response_iteration(game, iterations=30, tol=tol)

@@ -93,8 +93,10 @@ def _random_profile(game, rng):
 
 
 def _checked_parts(game, cp, seed, start_profile=None):
-    """``(model along the uniform flow, B[k], g[k], coupling c_k along it)`` after checking the
-    declaration: rewards, terminal and transitions along a random policy's flow must follow."""
+    """``(model along the start flow, B[k], g[k], state terms c_k along it)`` after checking the
+    declaration: rewards, terminal and transitions along a random policy's flow must follow.
+    ``B[k][t]`` excludes the mean-field terms, except at t = 0 where mu0 is fixed and the full
+    reward minus the state term is kept (an action term of mu0 is a fixed reward)."""
     K, T = game.n_populations, game.horizon
     if len({p.n_states for p in game.populations}) != 1:
         raise GameError(f"game {game.id}: a log coupling needs all populations on one state space")
@@ -102,20 +104,26 @@ def _checked_parts(game, cp, seed, start_profile=None):
     uniform = tuple(np.full((T, p.n_states, p.n_actions), 1.0 / p.n_actions) for p in game.populations)
     mod = model_of_profile(game, uniform if start_profile is None else start_profile)
     other = model_of_profile(game, _random_profile(game, np.random.default_rng(seed)))
-    B, g, c_u = [], [], []
+
+    def terms(k, flow):   # the mean-field part of the rewards (t < T) and of the terminal reward
+        c = cp.state_reward(k, flow)
+        d = cp.action_terms(k, flow)
+        run = c[:T, :, None] + (d[:T] if d is not None else 0.0)
+        return run, (c[T] if cp.terminal else 0.0), c, d
+
+    B, g, c_start = [], [], []
     for k in range(K):
-        c = cp.state_reward(k, mod.flow)
-        c_o = cp.state_reward(k, other.flow)
-        B.append(mod.rewards[k] - c[:T, :, None])
-        g.append(mod.terminal[k] - (c[T] if cp.terminal else 0.0))
-        c_u.append(c)
+        run, term, c, d = terms(k, mod.flow)
+        run_o, term_o, _, _ = terms(k, other.flow)
+        Bk = mod.rewards[k] - run
+        g.append(mod.terminal[k] - term)
         scale = max(1.0, float(np.abs(mod.rewards[k]).max()))
-        bad = np.abs(other.rewards[k] - (B[k] + c_o[:T, :, None])) > CHECK_TOL * scale
+        bad = np.abs(other.rewards[k] - (Bk + run_o)) > CHECK_TOL * scale
         if bad.any():
             t, s, a = (int(i[0]) for i in np.nonzero(bad))
             raise GameError(f"game {game.id}: rewards do not follow the declared log coupling "
                             f"(population {k}, time {t}, state {s}, action {a})")
-        bad = np.abs(other.terminal[k] - (g[k] + (c_o[T] if cp.terminal else 0.0))) > CHECK_TOL * scale
+        bad = np.abs(other.terminal[k] - (g[k] + term_o)) > CHECK_TOL * scale
         if bad.any():
             raise GameError(f"game {game.id}: terminal reward does not follow the declared log coupling "
                             f"(population {k}, state {int(np.nonzero(bad)[0][0])})")
@@ -124,7 +132,11 @@ def _checked_parts(game, cp, seed, start_profile=None):
             if tab_u.shape != tab_o.shape or not np.array_equal(tab_u, tab_o):
                 raise GameError(f"game {game.id}: transition {what} of population {k} depend on the mean "
                                 f"field; the potential formulation needs them fixed")
-    return mod, B, g, c_u
+        if d is not None:
+            Bk[0] += d[0]
+        B.append(Bk)
+        c_start.append(c)
+    return mod, B, g, c_start
 
 
 def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -> PotentialProblem:
@@ -189,6 +201,16 @@ def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -
                 both = (mu_index[k][t] >= 0) & (mu_index[j][t] >= 0)
                 lr.append(mu_index[k][t][both]); lc.append(mu_index[j][t][both])
                 lv.append(np.full(int(both.sum()), -C[k, j]))
+    if cp.action_cross is not None:   # d(-d_k(a, mu_t(s))) / d mu_j,t(s) on rho_k,t(s, a), t = 1..T-1
+        for k in range(K):
+            for j in range(K):
+                phi = np.asarray(cp.action_cross[k][j], dtype=np.float64)
+                for t in range(1, T):
+                    both = (rho_index[k][t][:, 0] >= 0) & (mu_index[j][t] >= 0)
+                    rows_k = rho_index[k][t][both]                       # (states, A_k)
+                    lr.append(rows_k.ravel())
+                    lc.append(np.repeat(mu_index[j][t][both], phi.size))
+                    lv.append(np.tile(-phi, int(both.sum())))
     lin = sp.csr_matrix((np.concatenate(lv), (np.concatenate(lr), np.concatenate(lc))), shape=(n, n)) if lv \
         else sp.csr_matrix((n, n))
 
@@ -344,9 +366,9 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
         # normal equations A M^-1 A' dy = ..., refined on the augmented (KKT) system; M spans
         # many orders of magnitude near the end, and where the normal equations lose too many
         # digits (or turn singular) the augmented system itself is factored (exact, 5x slower)
-        Minv = 1.0 / M
         kkt = None
         if not augmented:
+            Minv = 1.0 / M
             try:
                 lu = spla.splu((A @ sp.diags(Minv) @ At).tocsc(), permc_spec="MMD_AT_PLUS_A",
                                diag_pivot_thresh=0.0, options=dict(SymmetricMode=True))

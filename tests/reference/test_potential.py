@@ -20,6 +20,7 @@ SMALL = [
     ("beach-bar-v0", {}),
     ("predator-prey-v0", {"horizon": 5}),
     ("predator-prey-4pop-v0", {"horizon": 5}),
+    ("traffic-2type-v0", {"size": 8, "horizon": 8}),
 ]
 
 
@@ -88,6 +89,12 @@ def test_a_wrong_declaration_is_refused():
     evac.log_coupling = LogCoupling(2.0, 1e-20, floor="max", terminal=False)   # wrong eta
     with pytest.raises(GameError, match="rewards do not follow"):
         potential_problem(evac)
+    traffic = mb.make("traffic-2type-v0", size=6, horizon=4)
+    cp = traffic.log_coupling
+    traffic.log_coupling = LogCoupling(0.0, 1.0, terminal=False, action_cross=tuple(
+        tuple(tuple(2.0 * np.asarray(row)) for row in per_pop) for per_pop in cp.action_cross))   # twice kappa
+    with pytest.raises(GameError, match="rewards do not follow"):
+        potential_problem(traffic)
     with pytest.raises(GameError, match="no declared log-density coupling"):
         potential_problem(mb.make("left-right-v0"))
 
