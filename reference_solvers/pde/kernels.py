@@ -367,16 +367,20 @@ def _twisted_factor(lower, diag, upper, lo, cp, den):
         lo[n - 1] = 0.0
     # rows 0..p-1 downwards and rows n-1..p+1 upwards in one loop (two independent chains; the bottom
     # half has p - 1 rows for even n, p for odd n, so row n-1-i exists whenever i < p does)
+    ca = cp[0]  # the chains' last values in locals (registers), as in _twisted_solve
+    cb = cp[n - 1] if p < n - 1 else 0.0
     for i in range(1, p):
-        d = 1.0 / (diag[i] - lower[i] * cp[i - 1])
+        d = 1.0 / (diag[i] - lower[i] * ca)
         den[i] = d
-        cp[i] = upper[i] * d
+        ca = upper[i] * d
+        cp[i] = ca
         lo[i] = lower[i] * d
         j = n - 1 - i
         if j > p:
-            d = 1.0 / (diag[j] - upper[j] * cp[j + 1])
+            d = 1.0 / (diag[j] - upper[j] * cb)
             den[j] = d
-            cp[j] = lower[j] * d
+            cb = lower[j] * d
+            cp[j] = cb
             lo[j] = upper[j] * d
     if p > 0:
         piv = diag[p] - lower[p] * cp[p - 1]
@@ -389,30 +393,44 @@ def _twisted_factor(lower, diag, upper, lo, cp, den):
 
 @jit
 def _twisted_solve(lo, cp, den, r1, r2, out):
-    """Solve the matrix factored by ``_twisted_factor`` for the right-hand side r1 + r2."""
+    """Solve the matrix factored by ``_twisted_factor`` for the right-hand side r1 + r2.
+
+    The last value of each chain is carried in a local (a register), not re-read from ``out``: a
+    store-to-load round trip would lengthen the dependency chain, which bounds the speed here."""
     n = den.shape[0]
     p = n // 2
-    out[0] = (r1[0] + r2[0]) * den[0]
+    a = (r1[0] + r2[0]) * den[0]
+    out[0] = a
+    b = 0.0
     if p < n - 1:
-        out[n - 1] = (r1[n - 1] + r2[n - 1]) * den[n - 1]
-    for i in range(1, n - 1 - p):
-        out[i] = (r1[i] + r2[i]) * den[i] - lo[i] * out[i - 1]
+        b = (r1[n - 1] + r2[n - 1]) * den[n - 1]
+        out[n - 1] = b
+    for i in range(1, n - 1 - p):  # rows i downwards and n-1-i upwards: two independent chains
+        a = (r1[i] + r2[i]) * den[i] - lo[i] * a
+        out[i] = a
         j = n - 1 - i
-        out[j] = (r1[j] + r2[j]) * den[j] - lo[j] * out[j + 1]
+        b = (r1[j] + r2[j]) * den[j] - lo[j] * b
+        out[j] = b
     if 1 < p and n - 1 - p < p:  # even n: the top half has one more row
         i = p - 1
-        out[i] = (r1[i] + r2[i]) * den[i] - lo[i] * out[i - 1]
+        a = (r1[i] + r2[i]) * den[i] - lo[i] * a
+        out[i] = a
     if p > 0:
         s = r1[p] + r2[p] - lo[p] * out[p - 1]
         if p < n - 1:
             s -= cp[p] * out[p + 1]
         out[p] = s * den[p]
+    a = out[p]
+    b = out[p]
     if 0 < p and n - 1 - p < p:
-        out[p - 1] -= cp[p - 1] * out[p]
+        a = out[p - 1] - cp[p - 1] * a
+        out[p - 1] = a
     for j in range(p + 1, n):  # back substitution, outwards from row p, both halves at once
         i = n - 1 - j
-        out[j] -= cp[j] * out[j - 1]
-        out[i] -= cp[i] * out[i + 1]
+        b = out[j] - cp[j] * b
+        out[j] = b
+        a = out[i] - cp[i] * a
+        out[i] = a
 
 
 @jit
