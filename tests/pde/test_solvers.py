@@ -173,3 +173,12 @@ def test_2d_coarse_start_reaches_the_same_equilibrium():
         assert r.converged and r.mass_error <= 1e-12 and r.min_density >= 0
     np.testing.assert_allclose(a.m[0], b.m[0], atol=1e-8)
     np.testing.assert_allclose(a.u[0], b.u[0], atol=1e-8)
+
+
+def test_interpolation_matrix_reproduces_affine_functions():
+    """Linear interpolation (the coarse-grid start) is exact on affine functions; on a torus it wraps."""
+    from reference_solvers.pde.newton import _interp_matrix
+    xc, xf = np.linspace(0.0, 1.0, 7), np.linspace(0.0, 1.0, 25)
+    np.testing.assert_allclose(_interp_matrix(xf, xc, None) @ (2.0 - 3.0 * xc), 2.0 - 3.0 * xf, atol=1e-14)
+    xc, xf = np.arange(4) / 4, np.array([0.875])  # halfway between the last point and the first (wrapped)
+    np.testing.assert_allclose(_interp_matrix(xf, xc, 1.0) @ np.array([1.0, 0.0, 0.0, 3.0]), [2.0], atol=1e-14)
