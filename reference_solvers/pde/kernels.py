@@ -727,23 +727,72 @@ def _axpy_dot4(alpha, x, w, v):
 
 
 @jit
-def arnoldi_orthogonalize(V, j, w, h):
-    """Modified Gram-Schmidt of w against V[0..j]; h[0..j] = coefficients, h[j+1] = |w| after; w is normalised.
+def _gs_pass(w, c1, x1, c2, x2, two_sub, y1, y2, two_dot):
+    """One pass over memory: w -= c1 x1 (+ c2 x2), then the products of the new w with y1 (and y2),
+    two partial sums each (independent chains); the new values stay in locals."""
+    n = w.shape[0]
+    m = n // 2
+    a0 = 0.0
+    a1 = 0.0
+    b0 = 0.0
+    b1 = 0.0
+    for t in range(m):
+        p = 2 * t
+        w0 = w[p] - c1 * x1[p]
+        w1 = w[p + 1] - c1 * x1[p + 1]
+        if two_sub:
+            w0 -= c2 * x2[p]
+            w1 -= c2 * x2[p + 1]
+        w[p] = w0
+        w[p + 1] = w1
+        a0 += y1[p] * w0
+        a1 += y1[p + 1] * w1
+        if two_dot:
+            b0 += y2[p] * w0
+            b1 += y2[p + 1] * w1
+    for p in range(2 * m, n):
+        w0 = w[p] - c1 * x1[p]
+        if two_sub:
+            w0 -= c2 * x2[p]
+        w[p] = w0
+        a0 += y1[p] * w0
+        if two_dot:
+            b0 += y2[p] * w0
+    return a0 + a1, b0 + b1
 
-    The update by V[i] and the product with V[i+1] share one pass over memory (same operations as
-    plain MGS, j + 3 passes instead of 2j + 4: the vectors hold 10^6 values and more); the products
-    keep four partial sums (four independent chains: one add latency per element made the passes
-    compute-bound; the order of the sum is fixed, no fastmath).
+
+@jit
+def arnoldi_orthogonalize(V, j, w, h):
+    """Gram-Schmidt of w against V[0..j] in blocks of two; h[0..j] = coefficients, h[j+1] = |w| after;
+    w is normalised.
+
+    Pass k subtracts the coefficients of rows 2k-2 and 2k-1 and takes the products with rows 2k and
+    2k+1 (classical Gram-Schmidt inside a block of two, modified between blocks; the products of a
+    block differ from MGS's by h times V[2k].V[2k+1], zero up to round-off), so (j + 1) / 2 + 2 passes
+    over memory instead of MGS's j + 3: GMRES on this system is bound by memory traffic (the vectors
+    hold 10^6 values and more).
     """
     n = w.shape[0]
-    s = _dot4(V[0], w)
-    for i in range(j + 1):
-        h[i] = s
-        if i < j:
-            s = _axpy_dot4(-h[i], V[i], w, V[i + 1])
-        else:
-            s = _axpy_dot4(-h[i], V[i], w, w)
-    s = np.sqrt(s)
+    two = j >= 1
+    a, b = _gs_pass(w, 0.0, V[0], 0.0, V[0], False, V[0], V[1] if two else V[0], two)
+    h[0] = a
+    if two:
+        h[1] = b
+    first, count = 0, (2 if two else 1)  # the block whose coefficients are known but not yet subtracted
+    i = count
+    while i <= j:
+        two = i + 1 <= j
+        a, b = _gs_pass(w, h[first], V[first], h[first + 1] if count == 2 else 0.0,
+                        V[first + 1] if count == 2 else V[first], count == 2,
+                        V[i], V[i + 1] if two else V[i], two)
+        h[i] = a
+        if two:
+            h[i + 1] = b
+        first, count = i, (2 if two else 1)
+        i += count
+    ss, _ = _gs_pass(w, h[first], V[first], h[first + 1] if count == 2 else 0.0,
+                     V[first + 1] if count == 2 else V[first], count == 2, w, w, False)
+    s = np.sqrt(ss)
     h[j + 1] = s
     if s > 0.0:
         inv = 1.0 / s

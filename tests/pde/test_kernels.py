@@ -286,3 +286,19 @@ def test_forward_residual_sweep_matches_sweep_then_difference(periodic, rng):
     out = np.empty((nt, grid.size))
     kernels.linear_forward_residual_1d(*factors, periodic, rhs, dm, out)
     np.testing.assert_allclose(out, dm - sch.newton_forward(vals, rhs, factors)[1:], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("j", range(7))
+def test_blocked_gram_schmidt_matches_mgs_twin(j, rng):
+    """Gram-Schmidt in blocks of two (every block layout: odd and even j) gives MGS's coefficients and
+    vector against an orthonormal basis, and leaves w orthogonal to it."""
+    for n in (7, 1001):
+        Q = np.linalg.qr(rng.normal(size=(n, j + 1)))[0].T.copy()
+        V = np.vstack([Q, np.zeros((1, n))])
+        w = rng.normal(size=n) + Q.T @ rng.normal(size=j + 1) * 3
+        w2, h2 = kernels.arnoldi_orthogonalize_numpy(V, j, w)
+        h = np.empty(j + 2)
+        kernels.arnoldi_orthogonalize(V, j, w, h)
+        np.testing.assert_allclose(h, h2, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(w, w2, rtol=1e-12, atol=1e-12)
+        assert abs(np.linalg.norm(w) - 1) < 1e-14 and np.abs(Q @ w).max() < 1e-13
