@@ -31,10 +31,10 @@ KKT residual ``z_t(s, a) = V_t(s) - Q_t(s, a)`` is the action gap and the exploi
 
 States that no policy reaches (walls, cells further than t moves from mu0's support) carry
 no variable; there the returned policy is uniform (irrelevant to the exploitability).
-Each iteration solves one linear system, used by predictor and corrector: without cross
-couplings (diagonal Jacobian) the normal equations ``A M^-1 A' dy = r`` by a sparse LU with
-iterative refinement on the full KKT system, otherwise (or when refinement fails) the
-augmented KKT system itself.
+Each iteration solves one linear system (the KKT matrix, used by predictor and corrector)
+by the cheapest of three solvers that still gives it to 1e-9 after iterative refinement:
+the normal equations ``A M^-1 A' dy = r`` (no cross terms), the system with the rho block
+eliminated, or one sparse LU of the whole matrix.
 """
 from __future__ import annotations
 
@@ -295,9 +295,59 @@ def _profile(prob: PotentialProblem, rho):
     return tuple(out)
 
 
-def _factor_kkt(M, lin, A, At):
-    """Sparse LU of the augmented KKT matrix ``[diag(M) + lin, -A'; A, 0]``."""
-    return spla.splu(sp.bmat([[sp.diags(M) + lin, -At], [A, None]], format="csc"))
+class _NormalKKT:
+    """``[diag(M), -A'; A, 0]`` (no ``lin``) by the normal equations ``A M^-1 A' dy = r - A M^-1 q``
+    (symmetric positive definite: a sparse LU with a symmetric ordering)."""
+
+    def __init__(self, M, lin, A, n_rho):
+        self.A, self.Minv = A, 1.0 / M
+        self.lu = spla.splu((A @ sp.diags(self.Minv) @ A.T).tocsc(), permc_spec="MMD_AT_PLUS_A",
+                            diag_pivot_thresh=0.0, options=dict(SymmetricMode=True))
+
+    def solve(self, q, r):
+        dy = self.lu.solve(r - self.A @ (self.Minv * q))
+        return self.Minv * (q + self.A.T @ dy), dy
+
+
+class _FullKKT:
+    """``[diag(M) + lin, -A'; A, 0]`` by one sparse LU of the whole matrix (exact, slowest)."""
+
+    def __init__(self, M, lin, A, n_rho):
+        self.lu = spla.splu(sp.bmat([[sp.diags(M) + lin, -A.T], [A, None]], format="csc"))
+
+    def solve(self, q, r):
+        sol = self.lu.solve(np.concatenate([q, r]))
+        return sol[:q.size], sol[q.size:]
+
+
+class _ReducedKKT:
+    """The KKT system ``[diag(M) + lin, -A'; A, 0] [dw; dy] = [q; r]`` with the rho block
+    (diagonal: ``lin`` has no rho rows of rho columns nor mu rows of rho columns) eliminated:
+
+        [H_mu, -A_mu'; A_mu - A_rho D^-1 L, A_rho D^-1 A_rho'] [dmu; dy] = [q_mu; r - A_rho D^-1 q_rho],
+        drho = D^-1 (q_rho - L dmu + A_rho' dy),
+
+    with ``D = M_rho``, ``H_mu = diag(M_mu) + lin_mu,mu`` and ``L = lin_rho,mu``: one sparse LU of
+    a system of the size of mu plus the constraints (the full one is 3-5x larger)."""
+
+    def __init__(self, M, lin, A, n_rho):
+        self.n_rho = n_rho
+        self.Dinv = 1.0 / M[:n_rho]
+        self.L = lin[:n_rho, n_rho:]
+        self.Ar, self.Am = A[:, :n_rho], A[:, n_rho:]
+        H = sp.diags(M[n_rho:]) + lin[n_rho:, n_rho:]
+        ArD = self.Ar @ sp.diags(self.Dinv)
+        self.lu = spla.splu(sp.bmat([[H, -self.Am.T], [self.Am - ArD @ self.L, ArD @ self.Ar.T]], format="csc"))
+
+    def solve(self, q, r):
+        qr, qm = q[:self.n_rho], q[self.n_rho:]
+        sol = self.lu.solve(np.concatenate([qm, r - self.Ar @ (self.Dinv * qr)]))
+        dmu, dy = sol[:qm.size], sol[qm.size:]
+        drho = self.Dinv * (qr - self.L @ dmu + self.Ar.T @ dy)
+        return np.concatenate([drho, dmu]), dy
+
+
+KKT_SOLVERS = (_NormalKKT, _ReducedKKT, _FullKKT)
 
 
 def _step_to_boundary(x, dx, fraction):
@@ -331,7 +381,7 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
     grad, _ = _gradient_and_curvature(prob, w)
     z = np.maximum((grad - At @ y)[:n_rho], 0.0) + 1.0   # the best response's gaps, kept off zero
     best, best_profile = np.inf, None
-    augmented = False
+    level = 1 if prob.lin.nnz else 0   # index into KKT_SOLVERS
     stalled = 0
     it, reason = 0, f"{max_iterations} iterations"
     for it in range(1, max_iterations + 1):
@@ -361,38 +411,38 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
             break
         M = curv.copy()
         M[:n_rho] += z / rho
-        if prob.lin.nnz:   # cross couplings: the Jacobian is not diagonal, no normal equations
-            augmented = True
-        # normal equations A M^-1 A' dy = ..., refined on the augmented (KKT) system; M spans
-        # many orders of magnitude near the end, and where the normal equations lose too many
-        # digits (or turn singular) the augmented system itself is factored (exact, 5x slower)
-        kkt = None
-        if not augmented:
-            Minv = 1.0 / M
-            try:
-                lu = spla.splu((A @ sp.diags(Minv) @ At).tocsc(), permc_spec="MMD_AT_PLUS_A",
-                               diag_pivot_thresh=0.0, options=dict(SymmetricMode=True))
-            except RuntimeError:
-                augmented = True
+        # The KKT system, by the cheapest solver that still gives it to 1e-9 after three steps
+        # of iterative refinement on the full system: the normal equations (no cross terms),
+        # rho eliminated, or the full LU. M spans many orders of magnitude near the end, and
+        # the eliminations lose digits; a solver once found wanting is not tried again.
+        factored = {}
 
-        def kkt_solve(q, r):   # [M, -A'; A, 0] [dw; dy] = [q; r]
-            nonlocal augmented, kkt
-            if kkt is None:
-                dw, dy = np.zeros_like(q), np.zeros(A.shape[0])
+        def kkt_solve(q, r):   # [diag(M) + lin, -A'; A, 0] [dw; dy] = [q; r]
+            nonlocal level
+            size = np.abs(q).max() + np.abs(r).max()
+            while True:
+                if level not in factored:
+                    try:
+                        factored[level] = KKT_SOLVERS[level](M, prob.lin, A, n_rho)
+                    except RuntimeError:   # singular to working precision: the next solver
+                        if level == len(KKT_SOLVERS) - 1:
+                            raise
+                        level += 1
+                        continue
+                solver = factored[level]
+                if level == len(KKT_SOLVERS) - 1:
+                    return solver.solve(q, r)
+                dw, dy = np.zeros_like(q), np.zeros_like(r)
                 eq, er = q, r
                 for _ in range(3):
-                    ddy = lu.solve(er - A @ (Minv * eq))
-                    dw += Minv * (eq + At @ ddy)
+                    ddw, ddy = solver.solve(eq, er)
+                    dw += ddw
                     dy += ddy
-                    eq = q - (M * dw - At @ dy)
+                    eq = q - (M * dw + prob.lin @ dw - At @ dy)
                     er = r - A @ dw
-                size = np.abs(q).max() + np.abs(r).max()
                 if np.isfinite(dw).all() and np.abs(eq).max() + np.abs(er).max() <= 1e-9 * size:
                     return dw, dy
-                augmented = True
-                kkt = _factor_kkt(M, prob.lin, A, At)
-            sol = kkt.solve(np.concatenate([q, r]))
-            return sol[:q.size], sol[q.size:]
+                level += 1
 
         def direction(r_c):
             q = -r_d
@@ -402,8 +452,6 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
             return dw, dy, dz
 
         try:
-            if augmented:
-                kkt = _factor_kkt(M, prob.lin, A, At)
             dw, dy, dz = direction(rho * z)                      # predictor (affine scaling)
         except RuntimeError as exc:   # SuperLU: singular to working precision
             reason = f"KKT system singular at iteration {it} ({exc}); best exploitability {best:.3g}"

@@ -7,7 +7,8 @@ import mfgbench as mb
 from mfgbench.errors import GameError
 from mfgbench.games.base import Game, LogCoupling, Population
 from reference_solvers.discrete import solve
-from reference_solvers.discrete.potential import _gradient_and_curvature, potential_problem, solve_potential
+from reference_solvers.discrete.potential import (KKT_SOLVERS, _gradient_and_curvature, potential_problem,
+                                                  solve_potential)
 from reference_solvers.discrete.problem import analyse
 from tests.reference.test_reference import independent_exploitability
 
@@ -40,6 +41,26 @@ def test_dual_start_is_the_best_response(game_id, params):
     for idx in (i for per_pop in prob.rho_index for i in per_pop):
         reached = idx[:, 0] >= 0
         assert np.abs(gaps[idx[reached]].min(axis=1)).max() <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("game_id, params", [("crowd-2d-v0", {"size": 4, "horizon": 4}),
+                                             ("predator-prey-v0", {"horizon": 4}),
+                                             ("traffic-2type-v0", {"size": 6, "horizon": 5})])
+def test_kkt_solvers_agree(game_id, params):
+    """Normal equations (games without cross terms), rho eliminated, and the full LU solve
+    the same KKT system: each is checked against the full one and by its residual."""
+    prob = potential_problem(mb.make(game_id, **params))
+    rng = np.random.default_rng(1)
+    n, m = prob.A.shape[1], prob.A.shape[0]
+    M = np.concatenate([rng.uniform(0.1, 10.0, prob.n_rho), rng.uniform(0.1, 10.0, n - prob.n_rho)])
+    q, r = rng.normal(size=n), rng.normal(size=m)
+    K = np.block([[np.diag(M) + prob.lin.toarray(), -prob.A.T.toarray()], [prob.A.toarray(), np.zeros((m, m))]])
+    exact = np.linalg.solve(K, np.concatenate([q, r]))
+    for solver in KKT_SOLVERS:
+        if solver.__name__ == "_NormalKKT" and prob.lin.nnz:
+            continue
+        dw, dy = solver(M, prob.lin, prob.A, prob.n_rho).solve(q, r)
+        assert np.concatenate([dw, dy]) == pytest.approx(exact, rel=1e-7, abs=1e-9), solver.__name__
 
 
 def test_start_is_feasible():
