@@ -455,6 +455,18 @@ def linear_backward_1d(lo, cp, den, z, sm, periodic, rhs, terminal, x):
 
 
 @jit
+def linear_backward_scaled_1d(lo, cp, den, z, sm, periodic, coef, v, terminal, x):
+    """``linear_backward_1d`` with the right-hand side ``coef * v`` formed one time step at a time."""
+    nt, n = v.shape
+    x[nt, :] = terminal
+    r = np.empty(n)
+    for k in range(nt - 1, -1, -1):
+        for i in range(n):
+            r[i] = coef[k, i] * v[k, i]
+        solve_factored(lo, cp, den, z, sm, k, periodic, r, x[k + 1], x[k])
+
+
+@jit
 def linear_forward_1d(lo, cp, den, z, sm, periodic, rhs, x):
     """x[0] = 0; (dt J_n^T) x[n+1] = rhs[n] + x[n], with ``dt J_n^T`` factored (the m-block of Newton)."""
     nt, n = rhs.shape
@@ -472,6 +484,34 @@ def linear_forward_residual_1d(lo, cp, den, z, sm, periodic, rhs, dm, out):
     cur = np.empty(n)
     for k in range(nt):
         solve_factored(lo, cp, den, z, sm, k, periodic, rhs[k], prev, cur)
+        for i in range(n):
+            out[k, i] = dm[k, i] - cur[i]
+        prev, cur = cur, prev
+
+
+@jit
+def linear_forward_edges_1d(lo, cp, den, z, sm, periodic, nb, wp, wm, du, extra, has_extra, dm, out):
+    """``linear_forward_residual_1d`` with the right-hand side ``edge_apply(nb, wp, wm, du) - extra``
+    built one time step at a time (in cache) instead of as a whole field: out[n] = dm[n] - x[n+1]."""
+    nt, n = dm.shape
+    prev = np.zeros(n)
+    cur = np.empty(n)
+    r = np.empty(n)
+    for k in range(nt):
+        for i in range(n):
+            r[i] = -extra[k, i] if has_extra else 0.0
+        for i in range(n):
+            j = nb[i, 1]
+            if j >= 0:
+                flux = wp[k, 0, i] * (du[k, i] - du[k, j])
+                r[i] += flux
+                r[j] -= flux
+            j = nb[i, 2]
+            if j >= 0:
+                flux = wm[k, 0, i] * (du[k, i] - du[k, j])
+                r[i] += flux
+                r[j] -= flux
+        solve_factored(lo, cp, den, z, sm, k, periodic, r, prev, cur)
         for i in range(n):
             out[k, i] = dm[k, i] - cur[i]
         prev, cur = cur, prev

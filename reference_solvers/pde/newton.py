@@ -474,6 +474,18 @@ class _Linearisation:
         out = []
         nt, n = self.problem.nt, self.problem.n
         for k, sch in enumerate(self.problem.schemes):
+            blocks = self.hjb_blocks[k]
+            if (homogeneous and sch.grid.dim == 1 and len(blocks) == 1 and blocks[0][1] == "diag"
+                    and np.shape(blocks[0][2]) == (nt, n)):
+                # one local coupling (the common case): the sweep forms its right-hand side itself
+                l, _, data = blocks[0]
+                term = np.zeros(n)
+                for l2, kind, data2 in self.term_blocks[k]:
+                    term -= _apply_block(kind, data2, dm[l2][-1][None, :])[0]
+                kernels.linear_backward_scaled_1d(*self.factors[k][0], sch.grid.periodic, data, dm[l], term,
+                                                  self._du[k])
+                out.append(self._du[k])
+                continue
             rhs = self._couple(self.hjb_blocks[k], dm, k, self._rhs[k])
             if rhs is None:
                 if homogeneous and self._zeros is None:
@@ -519,10 +531,13 @@ class _Linearisation:
         In 1D the forward sweep writes the difference directly (no dm field in between)."""
         du = self.du_of(dm, True)
         for k, sch in enumerate(self.problem.schemes):
-            rhs = self._fp_rhs(k, du[k], dm, True)
-            if sch.grid.dim == 1:
-                kernels.linear_forward_residual_1d(*self.factors[k][1], sch.grid.periodic, rhs, dm[k], out[k])
+            if sch.grid.dim == 1:  # the right-hand side -C du - couplings is built inside the sweep
+                coupled = self._couple(self.fp_blocks[k], dm, k, self._cpl[k])
+                wp, wm = self.weights[k]
+                kernels.linear_forward_edges_1d(*self.factors[k][1], sch.grid.periodic, sch.nb, wp, wm, du[k],
+                                                self._cpl[k], coupled is not None, dm[k], out[k])
             else:
+                rhs = self._fp_rhs(k, du[k], dm, True)
                 x = sch.newton_forward(self.vals[k], rhs, self.factors[k][1], out=self._dm[k])
                 np.subtract(dm[k], x[1:], out=out[k])
 

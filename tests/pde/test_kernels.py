@@ -302,3 +302,29 @@ def test_blocked_gram_schmidt_matches_mgs_twin(j, rng):
         np.testing.assert_allclose(h, h2, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(w, w2, rtol=1e-12, atol=1e-12)
         assert abs(np.linalg.norm(w) - 1) < 1e-14 and np.abs(Q @ w).max() < 1e-13
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_fused_newton_sweeps_match_their_parts(periodic, rng):
+    """The sweeps that form their right-hand sides step by step (coupling times dm; -C du minus couplings)
+    equal the unfused sweeps applied to the whole right-hand side fields."""
+    grid = Grid((0.0,), (1.0,), (12,), periodic)
+    nt = 5
+    sch = Scheme(grid, nt=nt, horizon=1.0, nu=0.2)
+    vals = np.empty((nt, grid.size, 3))
+    res = np.empty(grid.size)
+    for n in range(nt):
+        u, un, f, b, _ = _random_state(rng, grid)
+        kernels.hjb_stencil(u, un, f, b, sch.nb, sch.h, sch.nu, sch.dt, sch.bound, res, vals[n])
+    coef, v, term = rng.normal(size=(nt, grid.size)), rng.normal(size=(nt, grid.size)), rng.normal(size=grid.size)
+    fb, ft = sch.factor(vals, False), sch.factor(vals, True)
+    x = np.empty((nt + 1, grid.size))
+    kernels.linear_backward_scaled_1d(*fb, periodic, coef, v, term, x)
+    np.testing.assert_allclose(x, sch.newton_backward(vals, coef * v, term, fb), rtol=1e-12, atol=1e-12)
+    wp, wm = rng.normal(size=(nt, 1, grid.size)), rng.normal(size=(nt, 1, grid.size))
+    du, extra, dm = rng.normal(size=(nt + 1, grid.size)), rng.normal(size=(nt, grid.size)), rng.normal(size=(nt, grid.size))
+    for has_extra in (False, True):
+        out = np.empty((nt, grid.size))
+        kernels.linear_forward_edges_1d(*ft, periodic, sch.nb, wp, wm, du, extra, has_extra, dm, out)
+        rhs = kernels.edge_apply_numpy(sch.nb, wp, wm, du[:-1]) - (extra if has_extra else 0.0)
+        np.testing.assert_allclose(out, dm - sch.newton_forward(vals, rhs, ft)[1:], rtol=1e-12, atol=1e-12)
