@@ -498,19 +498,17 @@ def linear_forward_edges_1d(lo, cp, den, z, sm, periodic, nb, wp, wm, du, extra,
     cur = np.empty(n)
     r = np.empty(n)
     for k in range(nt):
+        # gathered by row: the edge (i, i+1) carries wp[i] (from cell i) and wm[i+1] (from cell i+1),
+        # so row i needs no scattered updates (a chain of read-modify-writes through memory)
         for i in range(n):
-            r[i] = -extra[k, i] if has_extra else 0.0
-        for i in range(n):
+            s = -extra[k, i] if has_extra else 0.0
             j = nb[i, 1]
             if j >= 0:
-                flux = wp[k, 0, i] * (du[k, i] - du[k, j])
-                r[i] += flux
-                r[j] -= flux
+                s += (wp[k, 0, i] + wm[k, 0, j]) * (du[k, i] - du[k, j])
             j = nb[i, 2]
             if j >= 0:
-                flux = wm[k, 0, i] * (du[k, i] - du[k, j])
-                r[i] += flux
-                r[j] -= flux
+                s += (wm[k, 0, i] + wp[k, 0, j]) * (du[k, i] - du[k, j])
+            r[i] = s
         solve_factored(lo, cp, den, z, sm, k, periodic, r, prev, cur)
         for i in range(n):
             out[k, i] = dm[k, i] - cur[i]
