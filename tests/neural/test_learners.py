@@ -334,3 +334,18 @@ def test_deviators_explore_and_the_population_plays_the_actor(form):
     assert min(gaps) > 0.5  # the deviators add the noise (sd 2, mean |noise| 1.6)
     with pytest.raises(ValueError, match="exploration"):
         MADDPGConfig(exploration="everyone")
+
+
+def test_time_to_go_input():
+    """time_to_go adds sqrt(1 - t/T) to the time input (0 at the horizon, 1 at t = 0) for actor, critic and feedback."""
+    game = mb.make("segregation-2pop-v0")
+    learner = MADDPG(game, MADDPGConfig(n_agents=40, n_steps=4, transitions_per_step=8, eval_agents=50,
+                                        learning_starts=16, batch_size=8, time_to_go=True), np.random.default_rng(5))
+    F = learner.features
+    assert F.time_dim == 2 and learner.buffers[0].s.shape[1] == 2 + F.position_dim + F.mean_field_dim
+    np.testing.assert_allclose(F.time(np.array([0.0, 0.75, 1.0])), [[-1.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+    learner.step()
+    s = learner.buffers[0].s[:learner.buffers[0].size].numpy()
+    np.testing.assert_allclose(s[:, 1], np.sqrt(1.0 - (s[:, 0] + 1.0) / 2.0), atol=1e-6)
+    out = learner.feedback(np.array([0.0, 0.5, 0.99]), learner.env.points)
+    assert out[0].shape == (3, 1, learner.env.points.shape[1])

@@ -38,7 +38,14 @@ The default is therefore the advantage form ``Q(s, a) = V(s) + dt (A(s, a) - A(s
 (Tallec, Blier & Ollivier 2019), in which ``Q'(s', mu'(s')) = V'(s')`` and the actor ascends
 ``A(s, mu(s))`` (the same gradient as Q's, divided by dt), with the step's control cost
 ``-|a|^2/2``, known from the game, written into A exactly. ``critic_form="q"`` and
-``explicit_control_cost=False`` give the plain DDPG critic.
+``explicit_control_cost=False`` give the plain DDPG critic. ``critic_form="linear"`` makes A linear in
+the action, ``a . G(s) - |a|^2/2`` (the first-order expansion of a drift control), and
+``critic_form="gradient"`` takes ``G = grad_x V`` (``PositionGradient``): one network, no separate
+action model.
+
+Exploration (``config.exploration``): "population" adds the noise to every agent; "deviators" to
+``transitions_per_step`` extra test particles per population that do not shape the density
+(``ParticleEnv(n_density=...)``), so the population plays the noise-free actor whose flow is scored.
 
 The feedback the learner outputs is ``alpha_k(t, x) = mu_k(t, x, m_k^N(t))`` with ``m^N`` the
 particle densities of a noise-free rollout (``eval_agents`` particles, a fixed seed): on the

@@ -48,7 +48,12 @@ class DDPGConfig:
     critic_form: str = "advantage"
     """"q": one MLP Q(s, a); "advantage": Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s))) with two MLPs
     (advantage updating, Tallec, Blier & Ollivier 2019): an action changes Q only at order dt, which
-    a plain MLP resolves poorly next to the O(1) value; the target is r + gamma V'(s')."""
+    a plain MLP resolves poorly next to the O(1) value; the target is r + gamma V'(s').
+    "linear": the advantage form with ``A(s, a) = a . G(s) - |a|^2/2``, G an MLP (the first-order
+    expansion in dt of an action entering the drift: Q's action dependence is dt (a . grad_x V - |a|^2/2)
+    + O(dt^2); the critic's maximiser is G(s), as in NAF, Gu et al. 2016, with the curvature known).
+    "gradient": the same with ``G(s) = grad_x V(s)`` (autograd through the position embedding), so a
+    single network is trained and the actor ascends towards the value's spatial gradient."""
     explicit_control_cost: bool = True
     """The critic writes the step's control cost ``-dt |a|^2 / 2`` (known from the game) explicitly and
     learns the rest, so the actor's gradient has its exact ``-dt a`` part: a small bias in the learned
