@@ -455,14 +455,19 @@ def linear_backward_1d(lo, cp, den, z, sm, periodic, rhs, terminal, x):
 
 
 @jit
-def linear_backward_scaled_1d(lo, cp, den, z, sm, periodic, coef, v, terminal, x):
-    """``linear_backward_1d`` with the right-hand side ``coef * v`` formed one time step at a time."""
+def linear_backward_scaled_1d(lo, cp, den, z, sm, periodic, coef, v, coef2, v2, two, terminal, x):
+    """``linear_backward_1d`` with the right-hand side ``coef * v`` (``+ coef2 * v2`` when ``two``)
+    formed one time step at a time."""
     nt, n = v.shape
     x[nt, :] = terminal
     r = np.empty(n)
     for k in range(nt - 1, -1, -1):
-        for i in range(n):
-            r[i] = coef[k, i] * v[k, i]
+        if two:
+            for i in range(n):
+                r[i] = coef[k, i] * v[k, i] + coef2[k, i] * v2[k, i]
+        else:
+            for i in range(n):
+                r[i] = coef[k, i] * v[k, i]
         solve_factored(lo, cp, den, z, sm, k, periodic, r, x[k + 1], x[k])
 
 

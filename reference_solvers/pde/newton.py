@@ -475,15 +475,15 @@ class _Linearisation:
         nt, n = self.problem.nt, self.problem.n
         for k, sch in enumerate(self.problem.schemes):
             blocks = self.hjb_blocks[k]
-            if (homogeneous and sch.grid.dim == 1 and len(blocks) == 1 and blocks[0][1] == "diag"
-                    and np.shape(blocks[0][2]) == (nt, n)):
-                # one local coupling (the common case): the sweep forms its right-hand side itself
-                l, _, data = blocks[0]
+            if (homogeneous and sch.grid.dim == 1 and len(blocks) in (1, 2)
+                    and all(kind == "diag" and np.shape(data) == (nt, n) for _, kind, data in blocks)):
+                # one or two local couplings (the common case): the sweep forms its right-hand side itself
+                (l, _, data), (l2, _, data2) = blocks[0], blocks[-1]
                 term = np.zeros(n)
-                for l2, kind, data2 in self.term_blocks[k]:
-                    term -= _apply_block(kind, data2, dm[l2][-1][None, :])[0]
-                kernels.linear_backward_scaled_1d(*self.factors[k][0], sch.grid.periodic, data, dm[l], term,
-                                                  self._du[k])
+                for lt, kind, datat in self.term_blocks[k]:
+                    term -= _apply_block(kind, datat, dm[lt][-1][None, :])[0]
+                kernels.linear_backward_scaled_1d(*self.factors[k][0], sch.grid.periodic, data, dm[l], data2, dm[l2],
+                                                  len(blocks) == 2, term, self._du[k])
                 out.append(self._du[k])
                 continue
             rhs = self._couple(self.hjb_blocks[k], dm, k, self._rhs[k])

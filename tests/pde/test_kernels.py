@@ -319,8 +319,11 @@ def test_fused_newton_sweeps_match_their_parts(periodic, rng):
     coef, v, term = rng.normal(size=(nt, grid.size)), rng.normal(size=(nt, grid.size)), rng.normal(size=grid.size)
     fb, ft = sch.factor(vals, False), sch.factor(vals, True)
     x = np.empty((nt + 1, grid.size))
-    kernels.linear_backward_scaled_1d(*fb, periodic, coef, v, term, x)
+    kernels.linear_backward_scaled_1d(*fb, periodic, coef, v, coef, v, False, term, x)
     np.testing.assert_allclose(x, sch.newton_backward(vals, coef * v, term, fb), rtol=1e-12, atol=1e-12)
+    coef2, v2 = rng.normal(size=(nt, grid.size)), rng.normal(size=(nt, grid.size))
+    kernels.linear_backward_scaled_1d(*fb, periodic, coef, v, coef2, v2, True, term, x)
+    np.testing.assert_allclose(x, sch.newton_backward(vals, coef * v + coef2 * v2, term, fb), rtol=1e-12, atol=1e-12)
     wp, wm = rng.normal(size=(nt, 1, grid.size)), rng.normal(size=(nt, 1, grid.size))
     du, extra, dm = rng.normal(size=(nt + 1, grid.size)), rng.normal(size=(nt, grid.size)), rng.normal(size=(nt, grid.size))
     for has_extra in (False, True):
