@@ -174,17 +174,24 @@ def solve_tridiagonal(lower, diag, upper, rhs, periodic, out):
     y[0] = rhs[0] / dd[0]
     if periodic:
         z[0] = gamma / dd[0]
+    # the chains' last values in locals (no store-to-load round trip), one reciprocal per row
+    cl, yl, zl = c[0], y[0], z[0] if periodic else 0.0
     for i in range(1, n):
-        denom = dd[i] - lower[i] * c[i - 1]
-        c[i] = upper[i] / denom if i < n - 1 else 0.0
-        y[i] = (rhs[i] - lower[i] * y[i - 1]) / denom
+        inv = 1.0 / (dd[i] - lower[i] * cl)
+        cl = upper[i] * inv if i < n - 1 else 0.0
+        c[i] = cl
+        yl = (rhs[i] - lower[i] * yl) * inv
+        y[i] = yl
         if periodic:
             ui = upper[n - 1] if i == n - 1 else 0.0
-            z[i] = (ui - lower[i] * z[i - 1]) / denom
+            zl = (ui - lower[i] * zl) * inv
+            z[i] = zl
     for i in range(n - 2, -1, -1):
-        y[i] -= c[i] * y[i + 1]
+        yl = y[i] - c[i] * yl
+        y[i] = yl
         if periodic:
-            z[i] -= c[i] * z[i + 1]
+            zl = z[i] - c[i] * zl
+            z[i] = zl
     if periodic:
         # v = (1, 0, ..., 0, lower_0 / gamma)
         vy = y[0] + lower[0] / gamma * y[n - 1]
