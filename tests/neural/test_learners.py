@@ -357,3 +357,18 @@ def test_time_to_go_input():
     np.testing.assert_allclose(s[:, 1], np.sqrt(1.0 - (s[:, 0] + 1.0) / 2.0), atol=1e-6)
     out = learner.feedback(np.array([0.0, 0.5, 0.99]), learner.env.points)
     assert out[0].shape == (3, 1, learner.env.points.shape[1])
+
+
+def test_same_seed_same_numbers_with_deviators_and_the_value_gradient_critic():
+    game = mb.make("segregation-2pop-v0")
+    cfg = MADDPGConfig(n_agents=100, n_steps=4, learning_starts=32, batch_size=32, eval_agents=200,
+                       transitions_per_step=16, hidden=16, exploration="deviators", critic_form="gradient",
+                       mean_field_update="fictitious", time_to_go=True)
+    runs = []
+    for _ in range(2):
+        learner = MADDPG(game, cfg, np.random.default_rng(11))
+        infos = [learner.step() for _ in range(3)]
+        runs.append((infos, learner.feedback(np.array([0.0, 0.9]), np.array([[0.1, 0.6]]))))
+    assert runs[0][0] == runs[1][0] and runs[0][0][-1]["updates"] > 0
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
