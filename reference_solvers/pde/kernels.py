@@ -488,23 +488,10 @@ def linear_forward_1d(lo, cp, den, z, sm, periodic, rhs, x):
 
 
 @jit
-def linear_forward_residual_1d(lo, cp, den, z, sm, periodic, rhs, dm, out):
-    """out[n] = dm[n] - x[n+1] for the x of ``linear_forward_1d`` (the product of Newton's reduced
-    operator, I - phi): x lives in two rows only, so the sweep writes one field, not two."""
-    nt, n = rhs.shape
-    prev = np.zeros(n)
-    cur = np.empty(n)
-    for k in range(nt):
-        solve_factored(lo, cp, den, z, sm, k, periodic, rhs[k], prev, cur)
-        for i in range(n):
-            out[k, i] = dm[k, i] - cur[i]
-        prev, cur = cur, prev
-
-
-@jit
 def linear_forward_edges_1d(lo, cp, den, z, sm, periodic, nb, wp, wm, du, extra, has_extra, dm, out):
-    """``linear_forward_residual_1d`` with the right-hand side ``edge_apply(nb, wp, wm, du) - extra``
-    built one time step at a time (in cache) instead of as a whole field: out[n] = dm[n] - x[n+1]."""
+    """out[n] = dm[n] - x[n+1] for the x of ``linear_forward_1d`` (the product of Newton's reduced
+    operator, I - phi), with the right-hand side ``edge_apply(nb, wp, wm, du) - extra`` built one
+    time step at a time (in cache) instead of as a whole field, and x held in two rows only."""
     nt, n = dm.shape
     prev = np.zeros(n)
     cur = np.empty(n)

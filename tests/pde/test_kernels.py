@@ -271,23 +271,6 @@ def test_gmres_in_place_product_matches_returning_one(rng):
     np.testing.assert_allclose(A @ x2, b, atol=1e-8)
 
 
-@pytest.mark.parametrize("periodic", [False, True])
-def test_forward_residual_sweep_matches_sweep_then_difference(periodic, rng):
-    grid = Grid((0.0,), (1.0,), (11,), periodic)
-    nt = 6
-    sch = Scheme(grid, nt=nt, horizon=1.0, nu=0.2)
-    vals = np.empty((nt, grid.size, 3))
-    res = np.empty(grid.size)
-    for n in range(nt):
-        u, un, f, b, _ = _random_state(rng, grid)
-        kernels.hjb_stencil(u, un, f, b, sch.nb, sch.h, sch.nu, sch.dt, sch.bound, res, vals[n])
-    rhs, dm = rng.normal(size=(nt, grid.size)), rng.normal(size=(nt, grid.size))
-    factors = sch.factor(vals, True)
-    out = np.empty((nt, grid.size))
-    kernels.linear_forward_residual_1d(*factors, periodic, rhs, dm, out)
-    np.testing.assert_allclose(out, dm - sch.newton_forward(vals, rhs, factors)[1:], rtol=1e-12, atol=1e-12)
-
-
 @pytest.mark.parametrize("j", range(7))
 def test_blocked_gram_schmidt_matches_mgs_twin(j, rng):
     """Gram-Schmidt in blocks of two (every block layout: odd and even j) gives MGS's coefficients and
