@@ -300,7 +300,8 @@ class _NormalKKT:
     (symmetric positive definite: a sparse LU with a symmetric ordering)."""
 
     def __init__(self, M, lin, A, n_rho):
-        self.A, self.Minv = A, 1.0 / M
+        with np.errstate(divide="ignore"):   # an entry of M that underflowed to 0: the refinement
+            self.A, self.Minv = A, 1.0 / M    # check sees the non-finite step and moves on
         self.lu = spla.splu((A @ sp.diags(self.Minv) @ A.T).tocsc(), permc_spec="MMD_AT_PLUS_A",
                             diag_pivot_thresh=0.0, options=dict(SymmetricMode=True))
 
