@@ -92,13 +92,26 @@ class LogCoupling:
             C = np.asarray(self.cross, dtype=np.float64)
             if C.ndim != 2 or C.shape[0] != C.shape[1]:
                 raise ValueError(f"LogCoupling: cross must be a square matrix, got shape {C.shape}")
-            if np.linalg.eigvalsh(C + C.T).max() > 1e-12 * max(1.0, np.abs(C).max()):
+            if not self.monotone_cross(C):
                 raise ValueError("LogCoupling: cross + cross' must be negative semidefinite (a monotone game)")
+
+    @staticmethod
+    def monotone_cross(C: np.ndarray) -> bool:
+        """Whether ``C + C'`` is negative semidefinite (the cross terms keep the game monotone)."""
+        return bool(np.linalg.eigvalsh(C + C.T).max() <= 1e-12 * max(1.0, np.abs(C).max()))
 
     @property
     def monotone(self) -> bool:
         """Whether the declared coupling makes the game strictly monotone."""
         return self.eta > 0 and self.action_cross is None
+
+    @property
+    def problem(self) -> str:
+        """What the equilibrium conditions are: a potential's optimality conditions (symmetric
+        cross terms, no action terms), a monotone variational inequality, or a general one."""
+        if self.action_cross is None and (self.cross is None or np.allclose(self.cross, np.transpose(self.cross))):
+            return "potential"
+        return "monotone variational inequality" if self.monotone else "variational inequality (not monotone)"
 
     def action_terms(self, k: int, mus) -> np.ndarray:
         """``d_k(a, mu(s))`` as an array ``[..., s, a]`` (None without ``action_cross``)."""
@@ -121,12 +134,6 @@ class LogCoupling:
         if self.floor == "add":
             return -self.eta * np.log(m + self.eps)
         return -self.eta * np.log(np.maximum(m, self.eps))
-
-    def df(self, m: np.ndarray) -> np.ndarray:
-        """Its derivative (< 0; 0 below the floor of ``"max"``)."""
-        if self.floor == "add":
-            return -self.eta / (m + self.eps)
-        return np.where(m > self.eps, -self.eta / np.maximum(m, self.eps), 0.0)
 
     def state_reward(self, k: int, mus) -> np.ndarray:
         """``c_k`` at every state from all populations' distributions ``mus[j][..., s]``."""

@@ -44,7 +44,7 @@ class PredatorPrey(Game):
             raise ValueError(f"game {self.id}: noise must lie in [0, 1], got {noise}")
         self.size = int(size)
         self.interaction = interaction
-        if np.linalg.eigvalsh(interaction + interaction.T).max() <= 1e-12 * max(1.0, np.abs(interaction).max()):
+        if LogCoupling.monotone_cross(interaction):
             # monotone (e.g. R antisymmetric, as in both registered games): the interior point applies
             self.log_coupling = LogCoupling(1.0, LOG_EPS, "add", terminal=True,
                                             cross=tuple(map(tuple, interaction)))

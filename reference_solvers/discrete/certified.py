@@ -122,14 +122,8 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
     potential = None
     if getattr(game, "log_coupling", None) is not None and not is_stationary(game):
         ip = solve_potential(game, target=0.1 * tol, deadline=start + max_seconds, warm=50)
-        potential = analyse(game, ip.profile, validate=False)
-        cp = game.log_coupling
-        if cp.action_cross is None and (cp.cross is None or np.allclose(np.asarray(cp.cross), np.asarray(cp.cross).T)):
-            how = "interior point (Mehrotra) on the potential"
-        elif cp.monotone:
-            how = "interior point (Mehrotra) on the monotone variational inequality"
-        else:
-            how = "interior point (Mehrotra) on the variational inequality (not monotone)"
+        potential = ip.analysis
+        how = f"interior point (Mehrotra) on the {game.log_coupling.problem}"
         if potential.exploitability <= tol:
             return Solution(potential, how, ip.iterations, "converged")
     br = iterative.best_response_iteration(game, iterations=30, tol=tol)

@@ -46,7 +46,9 @@ import scipy.sparse.linalg as spla
 
 from mfgbench.core.evaluate import model_of_profile
 from mfgbench.core.kernels import best_response_values
+from mfgbench.core.policy import uniform_policy
 from mfgbench.errors import GameError
+from mfgbench.games.conformance import random_profile
 from reference_solvers.discrete import iterative
 from reference_solvers.discrete.problem import analyse, clock
 
@@ -70,26 +72,32 @@ class PotentialProblem:
     n_rho: int
     rho_index: list           # [k][t]: (S, A) array of variable indices, -1 where unreachable
     mu_slices: list           # (slice into w, reachable states) of every mu block
-    start: np.ndarray         # w of the uniform policy (strictly feasible), scaled: ones
-    start_dual: np.ndarray    # multipliers of the best response to that flow (see below)
-    scale: np.ndarray         # D: the variables are w~ = w / D
+    start_dual: np.ndarray    # multipliers of the best response to the start flow (see below)
+    scale: np.ndarray         # D = the start flow's w: the variables are w~ = w / D
+
+    @property
+    def start(self) -> np.ndarray:
+        """The start flow (strictly feasible) in the scaled variables: all ones."""
+        return np.ones(self.scale.size)
 
 
 @dataclass
 class InteriorPointResult:
-    """The best profile ``pi = rho / mu`` seen and its exact exploitability, the iterations, the
-    final central-path parameter, and why the method stopped."""
+    """The analysis (flow, values, exact exploitability) of the best profile ``pi = rho / mu``
+    seen, the iterations, the final central-path parameter, and why the method stopped."""
 
-    profile: tuple
+    analysis: object          # reference_solvers.discrete.problem.Analysis of the best profile
     iterations: int
     nu: float
-    exploitability: float
     reason: str
 
+    @property
+    def profile(self) -> tuple:
+        return self.analysis.policy
 
-def _random_profile(game, rng):
-    return tuple(np.ascontiguousarray(rng.dirichlet(np.ones(p.n_actions), size=(game.horizon, p.n_states)))
-                 for p in game.populations)
+    @property
+    def exploitability(self) -> float:
+        return self.analysis.exploitability
 
 
 def _checked_parts(game, cp, seed, start_profile=None):
@@ -100,10 +108,8 @@ def _checked_parts(game, cp, seed, start_profile=None):
     K, T = game.n_populations, game.horizon
     if len({p.n_states for p in game.populations}) != 1:
         raise GameError(f"game {game.id}: a log coupling needs all populations on one state space")
-    cp.cross_matrix(K)
-    uniform = tuple(np.full((T, p.n_states, p.n_actions), 1.0 / p.n_actions) for p in game.populations)
-    mod = model_of_profile(game, uniform if start_profile is None else start_profile)
-    other = model_of_profile(game, _random_profile(game, np.random.default_rng(seed)))
+    mod = model_of_profile(game, uniform_policy(game) if start_profile is None else start_profile)
+    other = model_of_profile(game, random_profile(game, np.random.default_rng(seed)))
 
     def terms(k, flow):   # the mean-field part of the rewards (t < T) and of the terminal reward
         c = cp.state_reward(k, flow)
@@ -150,11 +156,6 @@ def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -
     K, T, S = game.n_populations, game.horizon, game.populations[0].n_states
     C = cp.cross_matrix(K)
 
-    def table(k, t):
-        succ, prob = mod.succ[k], mod.prob[k]
-        tt = 0 if succ.shape[0] == 1 else t
-        return succ[tt], prob[tt]
-
     reach = [f > 0.0 for f in mod.flow]
     # variable layout: every population's rho_t (t < T) on reachable states, then every
     # population's mu_t (t = 1..T-1, and T if the terminal reward is coupled)
@@ -185,7 +186,7 @@ def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -
             Bt = B[k][t].copy()
             if t == T - 1 and not cp.terminal:
                 # an uncoupled terminal reward is a linear reward of the last move
-                s_tab, p_tab = table(k, t)
+                s_tab, p_tab = mod.transition_at(k, t)
                 Bt += (p_tab * g[k][s_tab]).sum(axis=-1)
             states = np.nonzero(reach[k][t])[0]
             cost[rho_index[k][t][states].ravel()] = -Bt[states].ravel()
@@ -240,7 +241,7 @@ def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -
             row_of[states] = r + np.arange(states.size)
             rows.append(row_of[states]); cols.append(mu_index[k][t][states]); vals.append(np.ones(states.size))
             dual.append(-U[t][states])
-            s_tab, p_tab = table(k, t - 1)
+            s_tab, p_tab = mod.transition_at(k, t - 1)
             prev = np.nonzero(reach[k][t - 1])[0]
             ids = np.broadcast_to(rho_index[k][t - 1][prev][:, :, None], s_tab[prev].shape)
             keep = p_tab[prev] > 0.0
@@ -265,7 +266,7 @@ def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -
     A = (sp.diags(row) @ A).tocsr()
     lin = (sp.diags(D) @ lin @ sp.diags(D)).tocsr()
     return PotentialProblem(game, cp, A, row * np.concatenate(rhs), D * cost, lin, n_rho, rho_index, mu_slices,
-                            np.ones(n), np.concatenate(dual) / row, D)
+                            np.concatenate(dual) / row, D)
 
 
 def _gradient_and_curvature(prob: PotentialProblem, w):
@@ -351,6 +352,45 @@ class _ReducedKKT:
 KKT_SOLVERS = (_NormalKKT, _ReducedKKT, _FullKKT)
 
 
+class _KKTSystem:
+    """``[diag(M) + lin, -A'; A, 0] [dw; dy] = [q; r]`` by the cheapest of ``KKT_SOLVERS``, from
+    ``level`` on, that still solves it to 1e-9 after three steps of iterative refinement on the
+    full system (the last one is exact). M spans many orders of magnitude near the end, and the
+    eliminations lose digits; ``level`` then moves on (factors are made once per level)."""
+
+    def __init__(self, M, lin, A, At, n_rho, level):
+        self.M, self.lin, self.A, self.At, self.n_rho, self.level = M, lin, A, At, n_rho, level
+        self.factored = {}
+
+    def _solver(self):
+        while self.level not in self.factored:
+            try:
+                self.factored[self.level] = KKT_SOLVERS[self.level](self.M, self.lin, self.A, self.n_rho)
+            except RuntimeError:   # singular to working precision: the next solver
+                if self.level == len(KKT_SOLVERS) - 1:
+                    raise
+                self.level += 1
+        return self.factored[self.level]
+
+    def solve(self, q, r):
+        size = np.abs(q).max() + np.abs(r).max()
+        while True:
+            solver = self._solver()
+            if self.level == len(KKT_SOLVERS) - 1:
+                return solver.solve(q, r)
+            dw, dy = np.zeros_like(q), np.zeros_like(r)
+            eq, er = q, r
+            for _ in range(3):
+                ddw, ddy = solver.solve(eq, er)
+                dw += ddw
+                dy += ddy
+                eq = q - (self.M * dw + self.lin @ dw - self.At @ dy)
+                er = r - self.A @ dw
+            if np.isfinite(dw).all() and np.abs(eq).max() + np.abs(er).max() <= 1e-9 * size:
+                return dw, dy
+            self.level += 1
+
+
 def _step_to_boundary(x, dx, fraction):
     neg = dx < 0
     if not neg.any():
@@ -381,7 +421,7 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
     y = prob.start_dual.copy()
     grad, _ = _gradient_and_curvature(prob, w)
     z = np.maximum((grad - At @ y)[:n_rho], 0.0) + 1.0   # the best response's gaps, kept off zero
-    best, best_profile = np.inf, None
+    best = None   # the analysis of the best profile seen
     level = 1 if prob.lin.nnz else 0   # index into KKT_SOLVERS
     stalled = 0
     it, reason = 0, f"{max_iterations} iterations"
@@ -393,74 +433,45 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
         rho = w[:n_rho]
         nu = float(rho @ z) / n_rho
         if n_rho * nu <= 10.0 * target:
-            profile = _profile(prob, rho)
-            e = analyse(game, profile, validate=False).exploitability
-            stalled = stalled + 1 if e >= best else 0
-            if e < best:
-                best, best_profile = e, profile
-            if best <= target:
+            current = analyse(game, _profile(prob, rho), validate=False)
+            improved = best is None or current.exploitability < best.exploitability
+            stalled = 0 if improved else stalled + 1
+            if improved:
+                best = current
+            if best.exploitability <= target:
                 reason = "converged"
                 break
             if stalled >= 10:
-                reason = f"exploitability {best:.3g} did not improve in 10 iterations (target {target:g})"
+                reason = (f"exploitability {best.exploitability:.3g} did not improve in 10 iterations "
+                          f"(target {target:g})")
                 break
         if n_rho * nu <= 1e-250 or not np.isfinite(r_d).all():
-            reason = f"numerical limit of the central path reached (exploitability {best:.3g}, target {target:g})"
+            reason = f"numerical limit of the central path reached (target {target:g})"
             break
         if clock() > deadline:
             reason = "time budget spent"
             break
         M = curv.copy()
         M[:n_rho] += z / rho
-        # The KKT system, by the cheapest solver that still gives it to 1e-9 after three steps
-        # of iterative refinement on the full system: the normal equations (no cross terms),
-        # rho eliminated, or the full LU. M spans many orders of magnitude near the end, and
-        # the eliminations lose digits; a solver once found wanting is not tried again.
-        factored = {}
-
-        def kkt_solve(q, r):   # [diag(M) + lin, -A'; A, 0] [dw; dy] = [q; r]
-            nonlocal level
-            size = np.abs(q).max() + np.abs(r).max()
-            while True:
-                if level not in factored:
-                    try:
-                        factored[level] = KKT_SOLVERS[level](M, prob.lin, A, n_rho)
-                    except RuntimeError:   # singular to working precision: the next solver
-                        if level == len(KKT_SOLVERS) - 1:
-                            raise
-                        level += 1
-                        continue
-                solver = factored[level]
-                if level == len(KKT_SOLVERS) - 1:
-                    return solver.solve(q, r)
-                dw, dy = np.zeros_like(q), np.zeros_like(r)
-                eq, er = q, r
-                for _ in range(3):
-                    ddw, ddy = solver.solve(eq, er)
-                    dw += ddw
-                    dy += ddy
-                    eq = q - (M * dw + prob.lin @ dw - At @ dy)
-                    er = r - A @ dw
-                if np.isfinite(dw).all() and np.abs(eq).max() + np.abs(er).max() <= 1e-9 * size:
-                    return dw, dy
-                level += 1
+        kkt = _KKTSystem(M, prob.lin, A, At, n_rho, level)
 
         def direction(r_c):
             q = -r_d
             q[:n_rho] -= r_c / rho
-            dw, dy = kkt_solve(q, -r_p)
+            dw, dy = kkt.solve(q, -r_p)
             dz = -(r_c + z * dw[:n_rho]) / rho
             return dw, dy, dz
 
         try:
             dw, dy, dz = direction(rho * z)                      # predictor (affine scaling)
         except RuntimeError as exc:   # SuperLU: singular to working precision
-            reason = f"KKT system singular at iteration {it} ({exc}); best exploitability {best:.3g}"
+            reason = f"KKT system singular at iteration {it} ({exc})"
             break
         a = min(_step_to_boundary(rho, dw[:n_rho], 1.0), _step_to_boundary(z, dz, 1.0))
         nu_aff = float((rho + a * dw[:n_rho]) @ (z + a * dz)) / n_rho
         sigma = (nu_aff / nu) ** 3
         dw, dy, dz = direction(rho * z + dw[:n_rho] * dz - sigma * nu)   # corrector
+        level = kkt.level   # a solver once found wanting is not tried again
         fraction = min(0.9999, max(0.9, 1.0 - nu))   # never onto the boundary
         a = min(_step_to_boundary(rho, dw[:n_rho], fraction), _step_to_boundary(z, dz, fraction))
         if trace is not None:
@@ -469,7 +480,6 @@ def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, dead
         w += a * dw
         y += a * dy
         z += a * dz
-    if best_profile is None:
-        best_profile = _profile(prob, w[:n_rho])
-        best = analyse(game, best_profile, validate=False).exploitability
-    return InteriorPointResult(best_profile, it, float(w[:n_rho] @ z) / n_rho, float(best), reason)
+    if best is None:
+        best = analyse(game, _profile(prob, w[:n_rho]), validate=False)
+    return InteriorPointResult(best, it, float(w[:n_rho] @ z) / n_rho, reason)
