@@ -7,3 +7,7 @@ import numba
 
 jit = numba.njit(cache=True, nogil=True)
 """Decorator for the toolkit's compute kernels (nopython, cached, GIL released)."""
+
+jit_inline = numba.njit(cache=True, nogil=True, inline="always")
+"""``jit`` for small helpers of kernels, inlined into their callers at Numba's IR level (a call per
+state in a backward induction would otherwise cost as much as the arithmetic)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfgbench._jit import jit
+from mfgbench._jit import jit, jit_inline
 
 
 # -- forward ------------------------------------------------------------------------
@@ -122,11 +122,25 @@ def policy_value_numpy(R, succ, prob, g, pi):
 
 
 # -- backward: best response ------------------------------------------------------------
+@jit_inline
+def bellman_row(R, succ, prob, v_next, t, tt, s, q):
+    """q[a] = R[t, s, a] + sum_b prob[tt, s, a, b] v_next[succ[tt, s, a, b]] for every a (the action
+    values at (t, s) against the next values); returns max_a q[a]."""
+    best = -np.inf
+    for a in range(q.shape[0]):
+        v = R[t, s, a]
+        for b in range(succ.shape[3]):
+            v += prob[tt, s, a, b] * v_next[succ[tt, s, a, b]]
+        q[a] = v
+        if v > best:
+            best = v
+    return best
+
+
 @jit
 def best_response_values(R, succ, prob, g):
     """Q[t, s, a] = R[t,s,a] + sum_b prob V[t+1, succ]; V[t, s] = max_a Q[t, s, a]; V[T] = g."""
     T, S, A = R.shape
-    B = succ.shape[3]
     static = succ.shape[0] == 1
     V = np.empty((T + 1, S))
     Q = np.empty((T, S, A))
@@ -134,15 +148,7 @@ def best_response_values(R, succ, prob, g):
     for t in range(T - 1, -1, -1):
         tt = 0 if static else t
         for s in range(S):
-            best = -np.inf
-            for a in range(A):
-                q = R[t, s, a]
-                for b in range(B):
-                    q += prob[tt, s, a, b] * V[t + 1, succ[tt, s, a, b]]
-                Q[t, s, a] = q
-                if q > best:
-                    best = q
-            V[t, s] = best
+            V[t, s] = bellman_row(R, succ, prob, V[t + 1], t, tt, s, Q[t, s])
     return V, Q
 
 
@@ -377,7 +383,6 @@ def greedy_choice(R, succ, prob, g):
     """Backward induction of the optimal values; (T, S) int64 array of the greedy action at each
     (t, s): the lowest action within the relative tie tolerance ``TIE_TOL`` of the best."""
     T, S, A = R.shape
-    B = succ.shape[3]
     static = succ.shape[0] == 1
     W = np.empty(S)
     W_next = g.copy()
@@ -386,14 +391,7 @@ def greedy_choice(R, succ, prob, g):
     for t in range(T - 1, -1, -1):
         tt = 0 if static else t
         for s in range(S):
-            best = -np.inf
-            for a in range(A):
-                q = R[t, s, a]
-                for b in range(B):
-                    q += prob[tt, s, a, b] * W_next[succ[tt, s, a, b]]
-                q_row[a] = q
-                if q > best:
-                    best = q
+            best = bellman_row(R, succ, prob, W_next, t, tt, s, q_row)
             W[s] = best
             threshold = best - TIE_TOL * max(1.0, abs(best))
             for a in range(A):

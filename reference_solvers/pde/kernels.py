@@ -714,56 +714,6 @@ def edge_apply_numpy(nb, wp, wm, x):
 
 
 @jit
-def _dot4(a, b):
-    """a . b with four partial sums (interleaved by index)."""
-    n = a.shape[0]
-    m = n // 4
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    for t in range(m):
-        p = 4 * t
-        s0 += a[p] * b[p]
-        s1 += a[p + 1] * b[p + 1]
-        s2 += a[p + 2] * b[p + 2]
-        s3 += a[p + 3] * b[p + 3]
-    for p in range(4 * m, n):
-        s0 += a[p] * b[p]
-    return (s0 + s1) + (s2 + s3)
-
-
-@jit
-def _axpy_dot4(alpha, x, w, v):
-    """w += alpha x, then returns v . w (the new w), in one pass, with four partial sums."""
-    n = w.shape[0]
-    m = n // 4
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    for t in range(m):
-        p = 4 * t
-        w0 = w[p] + alpha * x[p]
-        w1 = w[p + 1] + alpha * x[p + 1]
-        w2 = w[p + 2] + alpha * x[p + 2]
-        w3 = w[p + 3] + alpha * x[p + 3]
-        w[p] = w0
-        w[p + 1] = w1
-        w[p + 2] = w2
-        w[p + 3] = w3
-        s0 += v[p] * w0
-        s1 += v[p + 1] * w1
-        s2 += v[p + 2] * w2
-        s3 += v[p + 3] * w3
-    for p in range(4 * m, n):
-        w0 = w[p] + alpha * x[p]
-        w[p] = w0
-        s0 += v[p] * w0
-    return (s0 + s1) + (s2 + s3)
-
-
-@jit
 def _gs_pass(w, c1, x1, c2, x2, two_sub, y1, y2, two_dot):
     """One pass over memory: w -= c1 x1 (+ c2 x2), then the products of the new w with y1 (and y2),
     two partial sums each (independent chains); the new values stay in locals."""
