@@ -401,8 +401,8 @@ def _step_to_boundary(x, dx, fraction):
 def solve_potential(game, target: float = 1e-10, max_iterations: int = 150, deadline: float = np.inf,
                     seed: int = 0, warm: int = 0, mix: float = 0.9, trace: list | None = None) -> InteriorPointResult:
     """Maximise the potential of ``game`` (see the module docstring) by Mehrotra's
-    predictor–corrector method from the uniform policy's flow and its best response's
-    multipliers, until the profile ``rho / mu`` has exact exploitability at most ``target``
+    predictor–corrector method from the flow of the uniform policy (or of ``warm`` fictitious
+    play iterations mixed with it, weight ``mix``) and its best response's multipliers, until the profile ``rho / mu`` has exact exploitability at most ``target``
     (checked once the duality measure ``n nu`` is below ``10 target``), ``max_iterations``, or
     the CPU clock passes ``deadline``. Returns the best profile seen.
 
