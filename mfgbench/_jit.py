@@ -11,3 +11,12 @@ jit = numba.njit(cache=True, nogil=True)
 jit_inline = numba.njit(cache=True, nogil=True, inline="always")
 """``jit`` for small helpers of kernels, inlined into their callers at Numba's IR level (a call per
 state in a backward induction would otherwise cost as much as the arithmetic)."""
+
+jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
+"""``jit`` for kernels whose loops run on all cores (``numba.prange``): independent time steps, or
+passes over vectors of 10^6 values and more, which one core cannot stream at the machine's memory
+bandwidth. Reductions go through a fixed number of chunks (``PARALLEL_CHUNKS``), never through the
+thread count, so the numbers are the same on any machine and with any number of threads."""
+
+PARALLEL_CHUNKS = 8
+"""Chunks of a parallel reduction: partial sums are added in chunk order (reproducible)."""

@@ -18,9 +18,10 @@ with a plain numpy twin (suffix ``_numpy``) that the tests compare with it.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from mfgbench._jit import jit
+from mfgbench._jit import PARALLEL_CHUNKS, jit, jit_inline, jit_parallel
 
 
 # ------------------------------------------------------------------ HJB residual and Jacobian
@@ -130,10 +131,11 @@ def fp_edge_weights(u, m, nb, h, bound, w_plus, w_minus):
                     w_minus[a, i] = m[i] / (ha * ha)
 
 
-@jit
+@jit_parallel
 def fp_edge_weights_all(u, m, nb, h, bound, w_plus, w_minus):
-    """``fp_edge_weights`` for every time step: u[n] with m[n + 1], into w_plus/w_minus (nt, d, N)."""
-    for k in range(w_plus.shape[0]):
+    """``fp_edge_weights`` for every time step: u[n] with m[n + 1], into w_plus/w_minus (nt, d, N)
+    (time steps in parallel)."""
+    for k in numba.prange(w_plus.shape[0]):
         fp_edge_weights(u[k], m[k + 1], nb, h, bound, w_plus[k], w_minus[k])
 
 
@@ -322,7 +324,7 @@ def fp_forward_1d(vals, m0, periodic, dt, m):
         solve_tridiagonal(lower, diag, upper, rhs, periodic, m[k + 1])
 
 
-@jit
+@jit_parallel
 def factor_sweep_1d(vals, transpose, scale, periodic, lo, cp, den, z, sm):
     """Factor the tridiagonal matrices ``scale * J_n`` (or their transposes) of a whole sweep once.
 
@@ -335,14 +337,15 @@ def factor_sweep_1d(vals, transpose, scale, periodic, lo, cp, den, z, sm):
     (at i = p: ``lo`` and ``cp`` hold the row's own sub- and super-diagonal). On a torus also the
     Sherman-Morrison data ``z[n]`` and ``sm[n] = (lower_0/gamma, 1/(1 + v.z))``.
     ``solve_factored`` then costs one elimination and one back substitution, both two-ended.
+    The steps are independent: they are factored in parallel.
     """
     nt, n, _ = vals.shape
-    lower = np.empty(n)
-    diag = np.empty(n)
-    upper = np.empty(n)
-    e = np.zeros(n)
-    zero = np.zeros(n)
-    for k in range(nt):
+    for k in numba.prange(nt):
+        lower = np.empty(n)
+        diag = np.empty(n)
+        upper = np.empty(n)
+        e = np.zeros(n)
+        zero = np.zeros(n)
         _tridiagonal_of(vals[k], transpose, lower, diag, upper, scale)
         gamma = 0.0
         if periodic:
@@ -354,8 +357,6 @@ def factor_sweep_1d(vals, transpose, scale, periodic, lo, cp, den, z, sm):
             e[0] = gamma
             e[n - 1] += upper[n - 1]
             _twisted_solve(lo[k], cp[k], den[k], e, zero, z[k])
-            e[0] = 0.0
-            e[n - 1] = 0.0
             sm[k, 0] = lower[0] / gamma
             sm[k, 1] = 1.0 / (1.0 + z[k, 0] + sm[k, 0] * z[k, n - 1])
 
@@ -487,40 +488,65 @@ def linear_forward_1d(lo, cp, den, z, sm, periodic, rhs, x):
         solve_factored(lo, cp, den, z, sm, k, periodic, rhs[k], x[k], x[k + 1])
 
 
+@jit_inline
+def _edge_row_1d(nb, wp, wm, x, r):
+    """r = the 1D ``edge_apply`` of one time step, gathered by row: the edge (i, i+1) carries wp[i] (from
+    cell i) and wm[i+1] (from cell i+1), so row i needs no scattered updates. Interior rows address their
+    neighbours i - 1, i + 1 directly (a loop the compiler vectorises); the end rows read the table
+    (a torus wraps, a wall has none)."""
+    n = x.shape[0]
+    for i in range(1, n - 1):
+        r[i] = (wp[i] + wm[i + 1]) * (x[i] - x[i + 1]) + (wm[i] + wp[i - 1]) * (x[i] - x[i - 1])
+    for i in (0, n - 1):
+        s = 0.0
+        j = nb[i, 1]
+        if j >= 0:
+            s += (wp[i] + wm[j]) * (x[i] - x[j])
+        j = nb[i, 2]
+        if j >= 0:
+            s += (wm[i] + wp[j]) * (x[i] - x[j])
+        r[i] = s
+
+
 @jit
-def linear_forward_edges_1d(lo, cp, den, z, sm, periodic, nb, wp, wm, du, extra, has_extra, dm, out):
+def linear_forward_edges_1d(lo, cp, den, z, sm, periodic, nb, wp, wm, du, extra, has_extra, dm, out, weights,
+                            with_dot):
     """out[n] = dm[n] - x[n+1] for the x of ``linear_forward_1d`` (the product of Newton's reduced
     operator, I - phi), with the right-hand side ``edge_apply(nb, wp, wm, du) - extra`` built one
-    time step at a time (in cache) instead of as a whole field, and x held in two rows only."""
+    time step at a time (in cache) instead of as a whole field, and x held in two rows only.
+    Returns ``sum weights * dm * out`` when ``with_dot`` (conjugate gradients' curvature, taken while
+    the rows are in cache), else 0."""
     nt, n = dm.shape
     prev = np.zeros(n)
     cur = np.empty(n)
     r = np.empty(n)
+    dot = 0.0
     for k in range(nt):
-        # gathered by row: the edge (i, i+1) carries wp[i] (from cell i) and wm[i+1] (from cell i+1),
-        # so row i needs no scattered updates (a chain of read-modify-writes through memory)
-        for i in range(n):
-            s = -extra[k, i] if has_extra else 0.0
-            j = nb[i, 1]
-            if j >= 0:
-                s += (wp[k, 0, i] + wm[k, 0, j]) * (du[k, i] - du[k, j])
-            j = nb[i, 2]
-            if j >= 0:
-                s += (wm[k, 0, i] + wp[k, 0, j]) * (du[k, i] - du[k, j])
-            r[i] = s
+        _edge_row_1d(nb, wp[k, 0], wm[k, 0], du[k], r)
+        if has_extra:
+            for i in range(n):
+                r[i] -= extra[k, i]
         solve_factored(lo, cp, den, z, sm, k, periodic, r, prev, cur)
-        for i in range(n):
-            out[k, i] = dm[k, i] - cur[i]
+        if with_dot:
+            for i in range(n):
+                o = dm[k, i] - cur[i]
+                out[k, i] = o
+                dot += weights[k, i] * dm[k, i] * o
+        else:
+            for i in range(n):
+                out[k, i] = dm[k, i] - cur[i]
         prev, cur = cur, prev
+    return dot
 
 
-@jit
+@jit_parallel
 def system_residual(u, m, f, b, nb, h, nu, dt, bound, hjb, fp, vals):
-    """Time-step form of the discrete system at (u, m): hjb[n] = dt F_n(u), fp[n] = dt J_n^T m[n+1] - m[n]."""
+    """Time-step form of the discrete system at (u, m): hjb[n] = dt F_n(u), fp[n] = dt J_n^T m[n+1] - m[n]
+    (time steps in parallel)."""
     nt, n = f.shape
-    res = np.empty(n)
-    tmp = np.empty(n)
-    for k in range(nt):
+    for k in numba.prange(nt):
+        res = np.empty(n)
+        tmp = np.empty(n)
         hjb_stencil(u[k], u[k + 1], f[k], b[k], nb, h, nu, dt, bound, res, vals[k])
         stencil_rmatvec(vals[k], nb, m[k + 1], tmp)
         for i in range(n):
@@ -757,11 +783,11 @@ def arnoldi_orthogonalize(V, j, w, h):
     2k+1 (classical Gram-Schmidt inside a block of two, modified between blocks; the products of a
     block differ from MGS's by h times V[2k].V[2k+1], zero up to round-off), so (j + 1) / 2 + 2 passes
     over memory instead of MGS's j + 3: GMRES on this system is bound by memory traffic (the vectors
-    hold 10^6 values and more).
+    hold 10^6 values and more). Each pass streams its chunks on all cores (``_gs_pass_chunked``).
     """
     n = w.shape[0]
     two = j >= 1
-    a, b = _gs_pass(w, 0.0, V[0], 0.0, V[0], False, V[0], V[1] if two else V[0], two)
+    a, b = _gs_pass_chunked(w, 0.0, V[0], 0.0, V[0], False, V[0], V[1] if two else V[0], two)
     h[0] = a
     if two:
         h[1] = b
@@ -769,7 +795,7 @@ def arnoldi_orthogonalize(V, j, w, h):
     i = count
     while i <= j:
         two = i + 1 <= j
-        a, b = _gs_pass(w, h[first], V[first], h[first + 1] if count == 2 else 0.0,
+        a, b = _gs_pass_chunked(w, h[first], V[first], h[first + 1] if count == 2 else 0.0,
                         V[first + 1] if count == 2 else V[first], count == 2,
                         V[i], V[i + 1] if two else V[i], two)
         h[i] = a
@@ -777,14 +803,40 @@ def arnoldi_orthogonalize(V, j, w, h):
             h[i + 1] = b
         first, count = i, (2 if two else 1)
         i += count
-    ss, _ = _gs_pass(w, h[first], V[first], h[first + 1] if count == 2 else 0.0,
+    ss, _ = _gs_pass_chunked(w, h[first], V[first], h[first + 1] if count == 2 else 0.0,
                      V[first + 1] if count == 2 else V[first], count == 2, w, w, False)
     s = np.sqrt(ss)
     h[j + 1] = s
     if s > 0.0:
-        inv = 1.0 / s
-        for p in range(n):
-            w[p] *= inv
+        _scale_chunked(w, 1.0 / s)
+
+
+@jit_parallel
+def _gs_pass_chunked(w, c1, x1, c2, x2, two_sub, y1, y2, two_dot):
+    """``_gs_pass`` on PARALLEL_CHUNKS slices of the vectors in parallel; the partial products are
+    added in slice order (the same numbers with any number of threads)."""
+    n = w.shape[0]
+    pa = np.zeros(PARALLEL_CHUNKS)
+    pb = np.zeros(PARALLEL_CHUNKS)
+    for c in numba.prange(PARALLEL_CHUNKS):
+        s = c * n // PARALLEL_CHUNKS
+        e = (c + 1) * n // PARALLEL_CHUNKS
+        pa[c], pb[c] = _gs_pass(w[s:e], c1, x1[s:e], c2, x2[s:e], two_sub, y1[s:e], y2[s:e], two_dot)
+    a = 0.0
+    b = 0.0
+    for c in range(PARALLEL_CHUNKS):
+        a += pa[c]
+        b += pb[c]
+    return a, b
+
+
+@jit_parallel
+def _scale_chunked(w, factor):
+    """w *= factor, on all cores."""
+    n = w.shape[0]
+    for c in numba.prange(PARALLEL_CHUNKS):
+        for p in range(c * n // PARALLEL_CHUNKS, (c + 1) * n // PARALLEL_CHUNKS):
+            w[p] *= factor
 
 
 def arnoldi_orthogonalize_numpy(V, j, w):
@@ -798,14 +850,16 @@ def arnoldi_orthogonalize_numpy(V, j, w):
     return (w / h[j + 1] if h[j + 1] > 0 else w), h
 
 
-@jit
+@jit_parallel
 def basis_combine(V, y, x):
     """x += sum_i y[i] V[i] (the GMRES update from its Krylov basis), in blocks of x so that each block
-    of x stays in cache while the rows of V stream past (one pass over memory, not one per row)."""
+    of x stays in cache while the rows of V stream past (one pass over memory, not one per row);
+    blocks in parallel."""
     m = y.shape[0]
     n = x.shape[0]
     block = 2048
-    for start in range(0, n, block):
+    for b in numba.prange((n + block - 1) // block):
+        start = b * block
         stop = min(start + block, n)
         for i in range(m):
             yi = y[i]
@@ -817,3 +871,67 @@ def basis_combine_numpy(V, y, x):
     """Numpy twin of ``basis_combine``: returns the new x."""
     return x + y @ V[: y.size]
 
+
+
+# ------------------------------------------------------------ conjugate gradients (weighted)
+@jit_parallel
+def weighted_dot(a, b, w):
+    """sum_i w_i a_i b_i, on all cores (partial sums by chunk, added in chunk order)."""
+    n = a.shape[0]
+    part = np.zeros(PARALLEL_CHUNKS)
+    for c in numba.prange(PARALLEL_CHUNKS):
+        s0 = 0.0
+        s1 = 0.0
+        lo_, hi_ = c * n // PARALLEL_CHUNKS, (c + 1) * n // PARALLEL_CHUNKS
+        half = lo_ + (hi_ - lo_) // 2 * 2
+        for p in range(lo_, half, 2):  # two partial sums: independent chains
+            s0 += w[p] * a[p] * b[p]
+            s1 += w[p + 1] * a[p + 1] * b[p + 1]
+        for p in range(half, hi_):
+            s0 += w[p] * a[p] * b[p]
+        part[c] = s0 + s1
+    total = 0.0
+    for c in range(PARALLEL_CHUNKS):
+        total += part[c]
+    return total
+
+
+@jit_parallel
+def cg_step(x, r, p, q, w, alpha):
+    """x += alpha p, r -= alpha q in one pass; returns (sum w r^2, sum r^2) of the new r."""
+    n = x.shape[0]
+    pw = np.zeros(PARALLEL_CHUNKS)
+    pe = np.zeros(PARALLEL_CHUNKS)
+    for c in numba.prange(PARALLEL_CHUNKS):
+        sw = 0.0
+        se = 0.0
+        for i in range(c * n // PARALLEL_CHUNKS, (c + 1) * n // PARALLEL_CHUNKS):
+            x[i] += alpha * p[i]
+            ri = r[i] - alpha * q[i]
+            r[i] = ri
+            sw += w[i] * ri * ri
+            se += ri * ri
+        pw[c] = sw
+        pe[c] = se
+    tw = 0.0
+    te = 0.0
+    for c in range(PARALLEL_CHUNKS):
+        tw += pw[c]
+        te += pe[c]
+    return tw, te
+
+
+@jit_parallel
+def cg_direction(p, r, beta):
+    """p = r + beta p."""
+    n = p.shape[0]
+    for c in numba.prange(PARALLEL_CHUNKS):
+        for i in range(c * n // PARALLEL_CHUNKS, (c + 1) * n // PARALLEL_CHUNKS):
+            p[i] = r[i] + beta * p[i]
+
+
+def cg_step_numpy(x, r, p, q, w, alpha):
+    """Numpy twin of ``cg_step``: returns (x, r, sum w r^2, sum r^2) (new arrays)."""
+    x = x + alpha * p
+    r = r - alpha * q
+    return x, r, float(np.sum(w * r * r)), float(np.sum(r * r))

@@ -144,7 +144,7 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
     has_log = any(isinstance(t, LogDensity) for p in problem.game.populations for t in p.running + p.terminal)
     res = residuals[-1]
     it = 0
-    krylov_its, work, fallbacks = [], None, 0
+    krylov_its, solvers, work, fallbacks = [], set(), None, 0
     while res > tol and it < max_iter:
         it += 1
         if linear == "direct":
@@ -152,9 +152,10 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
         else:
             if work is None:
                 work = _take_work((krylov_restart + 1, problem.K * problem.nt * problem.n))
-            du, dm, kits = _krylov_step(problem, u, m, res, residuals[-2] if it > 1 else None, krylov_restart,
-                                           tol, work, parts)
+            du, dm, kits, solver = _krylov_step(problem, u, m, res, residuals[-2] if it > 1 else None,
+                                                krylov_restart, tol, work, parts)
             krylov_its.append(kits)
+            solvers.add(solver)
         # non-monotone line search (Grippo, Lampariello & Lucidi 1986): a step may raise the
         # residual above the last one, but not above the largest of the last few
         reference = max(residuals[-NONMONOTONE_MEMORY:]) * (FULL_STEP_GROWTH if it <= FULL_STEPS else 1.0)
@@ -183,7 +184,7 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
         residuals.append(res)
     notes += [f"warm-up: {warm} damped Picard iterations (damping {warmup_damping})", f"linear solver: {linear}"]
     if krylov_its:
-        notes.append(f"GMRES iterations per Newton step: {krylov_its}")
+        notes.append(f"{' and '.join(sorted(solvers))} iterations per Newton step: {krylov_its}")
     if fallbacks:
         notes.append(f"{fallbacks} Newton steps replaced by damped Picard steps (line search failed)")
     if res <= tol:
@@ -373,6 +374,42 @@ def _product(matvec, x, into):
     return out
 
 
+def cg(matvec, b, weights, rtol, max_iter=500, work=None):
+    """Conjugate gradients for ``A x = b`` with A self-adjoint and positive definite in the inner product
+    ``<x, y> = sum_i weights_i x_i y_i`` (weights > 0).
+
+    Stops, as ``gmres`` does, when ``|b - A x| <= rtol |b|`` (2-norms). ``matvec(v, out)`` writes A v into
+    out and returns ``<v, A v>`` (or None: then it is computed here). ``work``: optional (>= 3, n) array whose first rows hold r, p and A p. Returns
+    (x, iterations, converged); not converged also when ``<p, A p> <= 0`` shows that A is not positive
+    definite in this inner product. Per iteration: one product and three passes over memory, against
+    GMRES's growing Gram-Schmidt (the iteration counts are those of GMRES on such an A).
+    """
+    n = b.size
+    x = np.zeros(n)
+    bnorm = np.sqrt(_dot(b, b))
+    if bnorm == 0.0:
+        return x, 0, True
+    if work is not None and work.shape[0] >= 3 and work.shape[1] == n:
+        r, p, q = work[0], work[1], work[2]
+    else:
+        r, p, q = np.empty(n), np.empty(n), np.empty(n)
+    r[:] = b
+    p[:] = b
+    rho = kernels.weighted_dot(r, r, weights)
+    for it in range(1, max_iter + 1):
+        curvature = matvec(p, q)
+        if curvature is None:
+            curvature = kernels.weighted_dot(p, q, weights)
+        if not curvature > 0.0:
+            return x, it, False
+        rho_next, rr = kernels.cg_step(x, r, p, q, weights, rho / curvature)
+        if np.sqrt(rr) <= rtol * bnorm:
+            return x, it, True
+        kernels.cg_direction(p, r, rho_next / rho)
+        rho = rho_next
+    return x, max_iter, False
+
+
 def _dot(a, b):
     return float(np.einsum("i,i->", a, b))
 
@@ -469,6 +506,36 @@ class _Linearisation:
                 out += val
         return out
 
+    def cg_weights(self, work=None):
+        """The weights of the inner product in which Newton's reduced operator ``I - phi`` is self-adjoint
+        and positive definite, flattened like the Krylov vectors, or None.
+
+        With one population, local couplings only (diagonal blocks) and no drift: writing L for the
+        backward sweep's block-bidiagonal matrix (``dt J_n`` and -I), W for the FP edge weights (a graph
+        Laplacian, symmetric and positive semidefinite) and D for the coupling derivatives, the forward
+        sweep's matrix is L^T and ``phi = -L^-T W L^-1 D``, where D is ``dt df/dm`` at each step, the last
+        one plus ``dg/dm`` (the terminal row feeds the last HJB step). So ``D (I - phi) = D + (L^-1 D)^T W
+        (L^-1 D)`` is symmetric, and positive definite when D > 0: a monotone coupling (Lasry-Lions) and
+        m > 0. None when any of this fails (GMRES then solves the step).
+        """
+        problem = self.problem
+        if problem.K != 1 or self.fp_blocks[0]:
+            return None
+        nt, n = problem.nt, problem.n
+        d = self._array(work, ("cg_weights",), (nt, n))
+        d[...] = 0.0
+        for _, kind, data in self.hjb_blocks[0]:
+            if kind != "diag":
+                return None
+            d += data
+        for _, kind, data in self.term_blocks[0]:
+            if kind != "diag":
+                return None
+            d[-1] -= np.broadcast_to(data, (n,))  # term_blocks hold -dg/dm
+        if not (np.all(np.isfinite(d)) and np.all(d > 0)):
+            return None
+        return d.reshape(-1)
+
     def du_of(self, dm, homogeneous=False):
         """du from the HJB and terminal rows given dm (per population (nt, N): dm^1..dm^nt)."""
         out = []
@@ -526,20 +593,27 @@ class _Linearisation:
             rhs += self.rhs_f[k]
         return rhs
 
-    def product(self, dm, out):
-        """out = dm - phi(dm) for the homogeneous phi (the operator GMRES inverts); per population (nt, N).
-        In 1D the forward sweep writes the difference directly (no dm field in between)."""
+    def product(self, dm, out, weights=None):
+        """out = dm - phi(dm) for the homogeneous phi (the operator the Krylov solver inverts); per population
+        (nt, N). In 1D the forward sweep writes the difference directly (no dm field in between).
+        With ``weights`` (one population, (nt, N)), returns ``sum weights * dm * out``, else None."""
         du = self.du_of(dm, True)
+        dot = None
         for k, sch in enumerate(self.problem.schemes):
             if sch.grid.dim == 1:  # the right-hand side -C du - couplings is built inside the sweep
                 coupled = self._couple(self.fp_blocks[k], dm, k, self._cpl[k])
                 wp, wm = self.weights[k]
-                kernels.linear_forward_edges_1d(*self.factors[k][1], sch.grid.periodic, sch.nb, wp, wm, du[k],
-                                                self._cpl[k], coupled is not None, dm[k], out[k])
+                d = kernels.linear_forward_edges_1d(*self.factors[k][1], sch.grid.periodic, sch.nb, wp, wm, du[k],
+                                                    self._cpl[k], coupled is not None, dm[k], out[k],
+                                                    out[k] if weights is None else weights, weights is not None)
+                dot = d if weights is not None else None
             else:
                 rhs = self._fp_rhs(k, du[k], dm, True)
                 x = sch.newton_forward(self.vals[k], rhs, self.factors[k][1], out=self._dm[k])
                 np.subtract(dm[k], x[1:], out=out[k])
+                if weights is not None:
+                    dot = kernels.weighted_dot(dm[k].reshape(-1), out[k].reshape(-1), weights.reshape(-1))
+        return dot
 
 
 def _drift_factors(sch, u, m, b):
@@ -611,10 +685,21 @@ def _krylov_step(problem, u, m, res, res_prev, restart, tol, work, parts=None):
 
     c = pack(lin.phi(unpack(np.zeros(K * nt * N))))
     rtol = forcing(res, res_prev, tol)
-    v, count, _ = gmres(product, c, rtol, restart=restart, work=work["krylov"], into=True)
+    weights, done = lin.cg_weights(work), False
+    if weights is not None:
+        w2 = weights.reshape(nt, N)
+
+        def product_dot(z, out):  # (I - P) z into out, and <z, (I - P) z> in the CG inner product
+            return lin.product(unpack(z), unpack(out), w2)
+
+        v, count, done = cg(product_dot, c, weights, rtol, work=work["krylov"])
+        solver = "CG"
+    if not done:
+        v, count, _ = gmres(product, c, rtol, restart=restart, work=work["krylov"], into=True)
+        solver = "GMRES"
     dm = unpack(v)
     du = lin.du_of(dm)
-    return du, [np.vstack([np.zeros((1, N)), d]) for d in dm], count
+    return du, [np.vstack([np.zeros((1, N)), d]) for d in dm], count, solver
 
 
 def _apply(problem, u, m, delta, step):

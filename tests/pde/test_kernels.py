@@ -309,8 +309,13 @@ def test_fused_newton_sweeps_match_their_parts(periodic, rng):
     np.testing.assert_allclose(x, sch.newton_backward(vals, coef * v + coef2 * v2, term, fb), rtol=1e-12, atol=1e-12)
     wp, wm = rng.normal(size=(nt, 1, grid.size)), rng.normal(size=(nt, 1, grid.size))
     du, extra, dm = rng.normal(size=(nt + 1, grid.size)), rng.normal(size=(nt, grid.size)), rng.normal(size=(nt, grid.size))
+    weights = rng.uniform(0.5, 2.0, size=(nt, grid.size))
     for has_extra in (False, True):
-        out = np.empty((nt, grid.size))
-        kernels.linear_forward_edges_1d(*ft, periodic, sch.nb, wp, wm, du, extra, has_extra, dm, out)
         rhs = kernels.edge_apply_numpy(sch.nb, wp, wm, du[:-1]) - (extra if has_extra else 0.0)
-        np.testing.assert_allclose(out, dm - sch.newton_forward(vals, rhs, ft)[1:], rtol=1e-12, atol=1e-12)
+        want = dm - sch.newton_forward(vals, rhs, ft)[1:]
+        for with_dot in (False, True):
+            out = np.empty((nt, grid.size))
+            dot = kernels.linear_forward_edges_1d(*ft, periodic, sch.nb, wp, wm, du, extra, has_extra, dm, out,
+                                                  weights, with_dot)
+            np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+            assert dot == (pytest.approx(np.sum(weights * dm * want), rel=1e-12) if with_dot else 0.0)
