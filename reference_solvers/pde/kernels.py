@@ -271,9 +271,11 @@ def _tridiagonal_of(vals, transpose, lower, diag, upper, scale):
 
 
 @jit
-def hjb_backward_1d(f, b, g, nb, h, nu, dt, bound, periodic, tol, max_iter, u, vals):
+def hjb_backward_1d(f, b, g, nb, h, nu, dt, bound, periodic, tol, max_iter, warm, u, vals):
     """The nonlinear backward sweep in 1D: u[nt] = g, then F(u[n]; u[n+1], f[n], b[n]) = 0 by Newton.
 
+    Newton at step n starts from u[n + 1], or with ``warm`` from the guess that u[n] holds on entry
+    (close to an equilibrium the guess is within the tolerance, and one stencil evaluation confirms it).
     Fills u (nt+1, N) and the Jacobian stencils vals (nt, N, 3); returns the largest number of
     Newton iterations a step needed, or -1 if a step did not converge.
     """
@@ -286,7 +288,8 @@ def hjb_backward_1d(f, b, g, nb, h, nu, dt, bound, periodic, tol, max_iter, u, v
     step = np.empty(n)
     worst = 0
     for k in range(nt - 1, -1, -1):
-        u[k, :] = u[k + 1, :]
+        if not warm:
+            u[k, :] = u[k + 1, :]
         done = False
         for it in range(max_iter):
             hjb_stencil(u[k], u[k + 1], f[k], b[k], nb, h, nu, dt, bound, res, vals[k])

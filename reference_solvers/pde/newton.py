@@ -13,10 +13,14 @@ Laplacian (``kernels.fp_edge_weights``). Two ways to solve each Newton system:
 
 - ``linear="krylov"`` (default): for a given dm, the HJB rows give du by one backward sweep
   of ``dt J_n`` solves and the FP rows then give a new dm by one forward sweep of
-  ``dt J_n^T`` solves; the Newton step is the fixed point of that affine map, found by
-  restarted GMRES (``gmres``). The ``dt J_n`` are factored once per Newton step (Thomas
-  factors in 1D, a sparse LU per time step in 2D, ``scheme.Scheme.factor``) and reused by
-  every GMRES iteration. Work and memory grow like N nt per GMRES iteration in 1D.
+  ``dt J_n^T`` solves; the Newton step is the fixed point of that affine map. With one
+  population, local monotone couplings and no drift, ``I - phi`` is self-adjoint and positive
+  definite in the inner product weighted by the coupling derivatives (``_Linearisation.cg_weights``;
+  the linearised system is the optimality system of a convex problem), and conjugate gradients
+  (``cg``) find the fixed point with a short recurrence; otherwise restarted GMRES (``gmres``).
+  The ``dt J_n`` are factored once per Newton step (Thomas factors in 1D, a sparse LU per time
+  step in 2D, ``scheme.Scheme.factor``) and reused by every Krylov iteration. Work and memory
+  grow like N nt per Krylov iteration in 1D.
 - ``linear="direct"``: one sparse LU (scipy) of the whole matrix. Couplings through a mean
   (rank one) enter through one extra unknown per term and time so the matrix stays sparse;
   convolution couplings are dense blocks. Exact, but fill-in limits it to small grids.
@@ -39,6 +43,7 @@ import scipy.sparse.linalg as spla
 from mfgbench.games.continuous import LogDensity
 from reference_solvers.pde import kernels
 from reference_solvers.pde.coupled import Problem, SolveResult, _fixed_point, _result
+from reference_solvers.pde.memory import large_arrays
 
 class _Assembler:
     """COO triplets of the Newton matrix, with extra unknowns for rank-one (mean) couplings."""
@@ -116,8 +121,15 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
     ``linear="direct"`` (one sparse LU of the whole matrix; exact, but its fill-in limits it to
     small grids). A backtracking line search on the residual keeps log-density games in
     m > 0. A last sweep u = BR(m), m = FP(u) makes m exactly mass-conserving and
-    non-negative; it is kept when its residual is still within tol.
+    non-negative; it is kept when its residual is still within tol. Runs inside
+    ``memory.large_arrays()`` (freed temporaries are reused, not faulted in again).
     """
+    with large_arrays():
+        return _newton(problem, tol, max_iter, linear, warmup_tol, warmup_iter, warmup_damping, krylov_restart,
+                       coarse)
+
+
+def _newton(problem, tol, max_iter, linear, warmup_tol, warmup_iter, warmup_damping, krylov_restart, coarse):
     if linear not in ("krylov", "direct"):
         raise ValueError(f"newton: linear must be 'krylov' or 'direct', got {linear!r}")
     t0 = time.perf_counter()
@@ -668,7 +680,8 @@ def forcing(res, res_prev, tol):
 
 
 def _krylov_step(problem, u, m, res, res_prev, restart, tol, work, parts=None):
-    """Newton step (du, dm) by GMRES on ``dm = phi(dm)`` (see ``_Linearisation``), and the GMRES iterations.
+    """Newton step (du, dm) by conjugate gradients or GMRES on ``dm = phi(dm)`` (see ``_Linearisation``),
+    the Krylov iterations and the solver's name ("CG" or "GMRES").
 
     ``parts``: ``problem.residual_parts(u, m)`` when already computed (by the line search)."""
     lin = _Linearisation(problem, u, m, parts, work)

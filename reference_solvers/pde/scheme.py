@@ -110,11 +110,12 @@ class Scheme:
     def backward(self, f, b, g, u_guess=None):
         """u (nt+1, N) and the Jacobian stencils (nt, N, W) from f (nt, N), b (nt, d, N), g (N)."""
         if self.grid.dim == 1:
-            u = np.empty((self.nt + 1, self.n))
+            warm = u_guess is not None and np.shape(u_guess) == (self.nt + 1, self.n)
+            u = np.array(u_guess, dtype=float) if warm else np.empty((self.nt + 1, self.n))
             vals = np.empty((self.nt, self.n, self.width))
             its = kernels.hjb_backward_1d(np.ascontiguousarray(f), np.ascontiguousarray(b), g, self.nb, self.h,
                                           self.nu, self.dt, self.bound, self.grid.periodic, STEP_TOL,
-                                          STEP_MAX_ITER, u, vals)
+                                          STEP_MAX_ITER, warm, u, vals)
             if its < 0:
                 raise RuntimeError(f"HJB step did not converge in {STEP_MAX_ITER} Newton iterations; "
                                    f"is the time step too large?")

@@ -232,6 +232,11 @@ def test_hjb_backward_kernel_matches_stepwise_twin(periodic, rng):
     u2, v2 = sch.backward_stepwise(f, b, g)
     np.testing.assert_allclose(u1, u2, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(v1, v2, rtol=1e-12, atol=1e-9)
+    # Newton started from a guess (the solution perturbed, or something far off) finds the same u
+    for guess in (u1 + 1e-3 * rng.normal(size=u1.shape), np.zeros_like(u1)):
+        u3, v3 = sch.backward(f, b, g, guess)
+        np.testing.assert_allclose(u3, u1, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(v3, v1, rtol=1e-12, atol=1e-9)
     m0 = rng.uniform(0.1, 1, grid.size)
     np.testing.assert_allclose(sch.forward(v1, m0), sch.forward_stepwise(v1, m0), rtol=1e-12, atol=1e-12)
 
