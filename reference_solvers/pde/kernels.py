@@ -788,7 +788,6 @@ def arnoldi_orthogonalize(V, j, w, h):
     over memory instead of MGS's j + 3: GMRES on this system is bound by memory traffic (the vectors
     hold 10^6 values and more). Each pass streams its chunks on all cores (``_gs_pass_chunked``).
     """
-    n = w.shape[0]
     two = j >= 1
     a, b = _gs_pass_chunked(w, 0.0, V[0], 0.0, V[0], False, V[0], V[1] if two else V[0], two)
     h[0] = a

@@ -391,10 +391,11 @@ def cg(matvec, b, weights, rtol, max_iter=500, work=None):
     ``<x, y> = sum_i weights_i x_i y_i`` (weights > 0).
 
     Stops, as ``gmres`` does, when ``|b - A x| <= rtol |b|`` (2-norms). ``matvec(v, out)`` writes A v into
-    out and returns ``<v, A v>`` (or None: then it is computed here). ``work``: optional (>= 3, n) array whose first rows hold r, p and A p. Returns
-    (x, iterations, converged); not converged also when ``<p, A p> <= 0`` shows that A is not positive
-    definite in this inner product. Per iteration: one product and three passes over memory, against
-    GMRES's growing Gram-Schmidt (the iteration counts are those of GMRES on such an A).
+    out and returns ``<v, A v>`` (or None: then it is computed here). ``work``: optional (>= 3, n) array
+    whose first rows hold r, p and A p. Returns (x, iterations, converged); not converged also when
+    ``<p, A p> <= 0`` shows that A is not positive definite in this inner product. Per iteration: one
+    product and two passes over memory (``kernels.cg_step``, ``kernels.cg_direction``), against GMRES's
+    growing Gram-Schmidt; on such an A the iteration counts are about those of GMRES.
     """
     n = b.size
     x = np.zeros(n)

@@ -324,3 +324,29 @@ def test_fused_newton_sweeps_match_their_parts(periodic, rng):
                                                   weights, with_dot)
             np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
             assert dot == (pytest.approx(np.sum(weights * dm * want), rel=1e-12) if with_dot else 0.0)
+
+
+def test_parallel_kernels_give_the_same_numbers_on_any_number_of_threads(rng):
+    """Reductions go through a fixed number of chunks, never through the thread count."""
+    import numba
+
+    n = 10_007
+    V = rng.normal(size=(4, n))
+    w0, x0, r0, p0, q0 = (rng.normal(size=n) for _ in range(5))
+    weights = rng.uniform(0.5, 2.0, size=n)
+
+    def run():
+        w, h = w0.copy(), np.zeros(5)
+        kernels.arnoldi_orthogonalize(V, 3, w, h)
+        x, r = x0.copy(), r0.copy()
+        sums = kernels.cg_step(x, r, p0, q0, weights, 0.3)
+        return w, h, x, r, np.array(sums), np.array([kernels.weighted_dot(p0, q0, weights)])
+
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run()
+    finally:
+        numba.set_num_threads(threads)
+    for a, b in zip(one, run()):
+        assert np.array_equal(a, b)

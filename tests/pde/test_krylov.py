@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from mfgbench.games import make
 from reference_solvers.pde import Problem, kernels, newton
-from reference_solvers.pde.newton import _Linearisation, _direct_step, _krylov_step, _take_work, cg, gmres
+from reference_solvers.pde.newton import _Linearisation, _direct_step, _krylov_step, _take_work, cg
 
 
 @settings(deadline=None, max_examples=25)
@@ -102,7 +102,6 @@ def test_no_cg_weights_where_the_operator_is_not_self_adjoint():
     # an attractive (non-monotone) coupling has negative weights: no inner product
     _, _, _, lin = _linearisation(make("crowd-continuous-v0", congestion=0.05, terminal_weight=0.0), 20, 8)
     assert lin.cg_weights() is not None
-    problem = lin.problem
     lin.hjb_blocks[0] = [(0, "diag", -np.abs(lin.hjb_blocks[0][0][2]))]
     assert lin.cg_weights() is None
 
