@@ -824,12 +824,17 @@ def _gs_pass_chunked(w, c1, x1, c2, x2, two_sub, y1, y2, two_dot):
         s = c * n // PARALLEL_CHUNKS
         e = (c + 1) * n // PARALLEL_CHUNKS
         pa[c], pb[c] = _gs_pass(w[s:e], c1, x1[s:e], c2, x2[s:e], two_sub, y1[s:e], y2[s:e], two_dot)
-    a = 0.0
-    b = 0.0
-    for c in range(PARALLEL_CHUNKS):
-        a += pa[c]
-        b += pb[c]
-    return a, b
+    return _chunk_sum(pa), _chunk_sum(pb)
+
+
+@jit_inline
+def _chunk_sum(parts):
+    """Partial sums of a parallel reduction, added in chunk order (the same numbers with any number of
+    threads)."""
+    total = 0.0
+    for c in range(parts.shape[0]):
+        total += parts[c]
+    return total
 
 
 @jit_parallel
@@ -892,10 +897,7 @@ def weighted_dot(a, b, w):
         for p in range(half, hi_):
             s0 += w[p] * a[p] * b[p]
         part[c] = s0 + s1
-    total = 0.0
-    for c in range(PARALLEL_CHUNKS):
-        total += part[c]
-    return total
+    return _chunk_sum(part)
 
 
 @jit_parallel
@@ -915,12 +917,7 @@ def cg_step(x, r, p, q, w, alpha):
             se += ri * ri
         pw[c] = sw
         pe[c] = se
-    tw = 0.0
-    te = 0.0
-    for c in range(PARALLEL_CHUNKS):
-        tw += pw[c]
-        te += pe[c]
-    return tw, te
+    return _chunk_sum(pw), _chunk_sum(pe)
 
 
 @jit_parallel
