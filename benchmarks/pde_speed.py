@@ -5,8 +5,8 @@ method, Newton/Picard iterations, final residual, mass error, wall time and CPU 
 this process (medians over ``--repeat`` runs, after a warm-up solve on a small grid that
 compiles the Numba kernels), the wall time of the first of those runs, and the load average
 of the machine: on a shared machine the wall time depends on it, the CPU time much less.
-The first run of a size also pays the page faults of its fresh work arrays (the Newton solver
-hands them on to the next solve of the same size), which on a virtual machine is a visible
+The first run in a process also pays the page faults of the memory it touches first (later
+solves reuse it: ``reference_solvers.pde.memory``), which on a virtual machine is a visible
 part of a 1D solve. ``--fresh N`` also times the first solve in each of N new processes (the
 time a user of ``python -m mfgbench reference`` sees, compile excluded) and prints their median.
 ``--only`` picks cases by game id (e.g. ``--only exit-room-2d-v0``). The 1D solves use both cores

@@ -163,7 +163,7 @@ def _newton(problem, tol, max_iter, linear, warmup_tol, warmup_iter, warmup_damp
             du, dm = _direct_step(problem, u, m)
         else:
             if work is None:
-                work = _take_work((krylov_restart + 1, problem.K * problem.nt * problem.n))
+                work = _new_work((krylov_restart + 1, problem.K * problem.nt * problem.n))
             du, dm, kits, solver = _krylov_step(problem, u, m, res, residuals[-2] if it > 1 else None,
                                                 krylov_restart, tol, work, parts)
             krylov_its.append(kits)
@@ -208,34 +208,14 @@ def _newton(problem, tol, max_iter, linear, warmup_tol, warmup_iter, warmup_damp
             residuals.append(r2)
         else:
             notes.append(f"final exact FP sweep skipped (its residual {r2:.2e} exceeds tol)")
-    if work is not None:
-        _give_back_work(work)
     return _result(problem, u, m, residuals, t0, "newton", it, tol, notes)
 
 
-_WORK_POOL = {}
-"""Work arrays of finished solves by Krylov basis shape (the last WORK_POOL_SIZE shapes)."""
-WORK_POOL_SIZE = 3
-
-
-def _take_work(shape):
-    """The Krylov basis (under "krylov") and the linearisation's work arrays of one solve.
-
-    They live for the whole solve, and are handed on to the next solve of the same size (the pool
-    keeps the last few shapes: a solve and its coarse starts): on first touch, every page of a fresh
-    array costs a page fault, and on a virtual machine that is about a sweep's time per 10^6 values.
-    Only the pages a solve touched are resident. Taken out of the pool while in use (thread safe).
-    """
-    work = _WORK_POOL.pop(shape, None)
-    return work if work is not None else {"krylov": np.empty(shape)}
-
-
-def _give_back_work(work):
-    shape = work["krylov"].shape
-    _WORK_POOL.pop(shape, None)
-    _WORK_POOL[shape] = work
-    while len(_WORK_POOL) > WORK_POOL_SIZE:
-        _WORK_POOL.pop(next(iter(_WORK_POOL)))
+def _new_work(shape):
+    """The Krylov basis (under "krylov", shape (restart + 1, K nt N)) and, added by ``_Linearisation``, its
+    work arrays: they live for the whole solve (fresh fields per Newton step would cost page faults;
+    between solves ``memory.large_arrays`` keeps the freed memory for the next one)."""
+    return {"krylov": np.empty(shape)}
 
 
 LINE_SEARCH_STEPS = 12
@@ -670,7 +650,7 @@ def _drift_fp_apply(nb, coef, y):
 
 
 def forcing(res, res_prev, tol):
-    """Relative GMRES tolerance of a Newton step at residual ``res`` (``res_prev``: the one before, or None).
+    """Relative tolerance of a Newton step's Krylov solve at residual ``res`` (``res_prev``: the one before, or None).
 
     Eisenstat & Walker (1996), choice 2: ``0.9 (res / res_prev)^2``, at most 1e-2 (the first step: ``res``),
     so the linear solve is only as accurate as the observed Newton convergence can use; never below
@@ -694,21 +674,19 @@ def _krylov_step(problem, u, m, res, res_prev, restart, tol, work, parts=None):
     def pack(dm):
         return dm[0].reshape(-1) if K == 1 else np.concatenate([d.reshape(-1) for d in dm])
 
-    def product(z, out):  # (I - P) z, written into the next Krylov vector
-        lin.product(unpack(z), unpack(out))
-
     c = pack(lin.phi(unpack(np.zeros(K * nt * N))))
     rtol = forcing(res, res_prev, tol)
     weights, done = lin.cg_weights(work), False
+    w2 = None if weights is None else weights.reshape(nt, N)
+
+    def product(z, out):  # (I - P) z into out (the next Krylov vector); with CG's weights <z, (I - P) z>
+        return lin.product(unpack(z), unpack(out), w2)
+
     if weights is not None:
-        w2 = weights.reshape(nt, N)
-
-        def product_dot(z, out):  # (I - P) z into out, and <z, (I - P) z> in the CG inner product
-            return lin.product(unpack(z), unpack(out), w2)
-
-        v, count, done = cg(product_dot, c, weights, rtol, work=work["krylov"])
+        v, count, done = cg(product, c, weights, rtol, work=work["krylov"])
         solver = "CG"
     if not done:
+        w2 = None  # GMRES: the product alone
         v, count, _ = gmres(product, c, rtol, restart=restart, work=work["krylov"], into=True)
         solver = "GMRES"
     dm = unpack(v)

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from mfgbench.games import make
 from reference_solvers.pde import Problem, kernels, newton
-from reference_solvers.pde.newton import _Linearisation, _direct_step, _krylov_step, _take_work, cg
+from reference_solvers.pde.newton import _Linearisation, _direct_step, _krylov_step, _new_work, cg
 
 
 @settings(deadline=None, max_examples=25)
@@ -112,7 +112,7 @@ def test_krylov_step_matches_the_direct_sparse_step(game_id, nx, solver):
     problem, u, m, _ = _linearisation(make(game_id), nx, 10)
     parts = problem.residual_parts(u, m)
     res = problem.residual_norm(parts)
-    work = _take_work((61, problem.K * problem.nt * problem.n))
+    work = _new_work((61, problem.K * problem.nt * problem.n))
     # the tightest forcing (fast observed convergence, tol far below the residual): the step must then be
     # the exact Newton step
     du, dm, its, used = _krylov_step(problem, u, m, res, 1e20 * res, 60, 1e-14 * res, work, parts)
