@@ -23,6 +23,9 @@ class Learner:
     model_free: bool = False
     kinds: tuple = ("finite",)
     """Game kinds the learner plays ("finite", "stationary")."""
+    PRESETS: dict = {}
+    """Named configs, e.g. ``{"paper": {...}}``: the source paper's exact hyperparameters, as
+    overrides of the default config (``make_config(name, preset="paper")``)."""
 
     def __init__(self, game, config=None, rng: np.random.Generator | None = None):
         kind = getattr(game, "kind", "finite")
@@ -68,15 +71,21 @@ def learner_class(name: str) -> type:
         raise KeyError(f"unknown learner {name!r}; registered learners: {', '.join(list_learners())}") from None
 
 
-def make_config(name: str, **overrides):
-    """The learner's default config with ``overrides`` applied (unknown fields are an error)."""
-    Config = learner_class(name).Config
-    fields = {f.name for f in dataclasses.fields(Config)}
+def make_config(name: str, preset: str | None = None, **overrides):
+    """The learner's default config, or its named ``preset`` (e.g. ``"paper"``), with ``overrides``
+    applied (an unknown preset or field is an error)."""
+    cls = learner_class(name)
+    if preset is not None:
+        if preset not in cls.PRESETS:
+            known = ", ".join(sorted(cls.PRESETS)) or "none"
+            raise ValueError(f"learner {name}: unknown preset {preset!r}; its presets are: {known}")
+        overrides = {**cls.PRESETS[preset], **overrides}
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise ValueError(f"learner {name}: unknown config field {unknown[0]!r}; its fields are: "
                          f"{', '.join(sorted(fields))}")
-    return Config(**overrides)
+    return cls.Config(**overrides)
 
 
 def make_learner(name: str, game, config=None, rng=None, **overrides):
