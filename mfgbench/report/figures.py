@@ -28,16 +28,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.colors import PowerNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import PowerNorm  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from mfgbench.bench import store  # noqa: E402
+from mfgbench.bench import store
 
 LEARNER_COLOURS = {
     "fictitious-play": "#1f77b4",
@@ -68,10 +64,16 @@ def _label(t) -> str:
     return t["learner"] + (f" [{t['tag']}]" if t.get("tag") else "")
 
 
+def _subplots(rows, cols, figsize):
+    """A figure with a rows x cols array of axes, built without pyplot (no global state, whatever
+    backend the caller uses), with constrained layout."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
 def _save(fig, path) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     store.write_bytes_atomic(path, buf.getvalue())
     return str(path)
 
@@ -124,7 +126,7 @@ def exploitability_figure(trials, x_key):
     n = len(curves)
     cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows + 0.8), squeeze=False, layout="constrained")
+    fig, axes = _subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows + 0.8))
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     handles = {}
@@ -313,8 +315,7 @@ def _flow_heatmaps(game, columns, pops, geo, continuous):
     norm = PowerNorm(0.5, vmin=0.0, vmax=max(vmax, 1e-12))
     snapshots = all(r[1] is not None for r in panel_rows)
     height = (2.0 if snapshots else 2.3) * len(panel_rows) + 0.6
-    fig, axes = plt.subplots(len(panel_rows), len(columns), squeeze=False, layout="constrained",
-                             figsize=((2.2 if snapshots else 2.8) * len(columns) + 1.2, height))
+    fig, axes = _subplots(len(panel_rows), len(columns), figsize=((2.2 if snapshots else 2.8) * len(columns) + 1.2, height))
     image = None
     time_unit = "t / T" if continuous else "time t"
     for i, (k, frac) in enumerate(panel_rows):
@@ -390,9 +391,8 @@ def _stationary_figure(game, columns, pops, geo):
     if any(on_grid):
         vmax = max(float(np.max(pops[c][k])) for c in columns for k in range(n_pop))
         norm = PowerNorm(0.5, vmin=0.0, vmax=max(vmax, 1e-12))
-    fig, axes = plt.subplots(n_pop, len(columns) if any(on_grid) else 1,
-                             figsize=(max(7.0, 2.6 * len(columns)) if any(on_grid) else 7.5, 2.8 * n_pop + 0.6),
-                             squeeze=False, layout="constrained")
+    fig, axes = _subplots(n_pop, len(columns) if any(on_grid) else 1,
+                          figsize=(max(7.0, 2.6 * len(columns)) if any(on_grid) else 7.5, 2.8 * n_pop + 0.6))
     image = None
     for k in range(n_pop):
         if on_grid[k]:
@@ -459,8 +459,7 @@ def pde_figure(game, trials):
     n_pop, T = len(pde), pde[0].shape[0] - 1
     times = sorted({0, T // 2, T})
     if len(shape) == 1:
-        fig, axes = plt.subplots(n_pop, len(times), figsize=(3.6 * len(times), 2.6 * n_pop + 0.8), squeeze=False,
-                                 layout="constrained")
+        fig, axes = _subplots(n_pop, len(times), figsize=(3.6 * len(times), 2.6 * n_pop + 0.8))
         x = (np.arange(shape[0]) + 0.5) / shape[0]
         handles = {}
         for k in range(n_pop):
@@ -479,8 +478,7 @@ def pde_figure(game, trials):
         cols = ["PDE"] + sorted(curves)
         vmax = max(float(np.max(pde[k][T])) for k in range(n_pop))
         vmax = max([vmax] + [float(np.max(c[k][T])) for c in curves.values() for k in range(n_pop)])
-        fig, axes = plt.subplots(n_pop, len(cols), figsize=(2.8 * len(cols) + 1.2, 2.8 * n_pop + 0.4), squeeze=False,
-                                 layout="constrained")
+        fig, axes = _subplots(n_pop, len(cols), figsize=(2.8 * len(cols) + 1.2, 2.8 * n_pop + 0.4))
         image = None
         for k in range(n_pop):
             for j, name in enumerate(cols):
