@@ -252,7 +252,8 @@ def _as_image(mu: np.ndarray, shape: tuple) -> np.ndarray:
 def _population_name(geometry: Geometry, k: int, n_pop: int) -> str:
     if n_pop == 1:
         return ""
-    return f"population {k}" + (f" ({geometry.name})" if geometry.name and geometry.name != str(k) else "")
+    named = geometry.name and geometry.name not in (str(k), f"pop{k}", f"population {k}")
+    return f"population {k}" + (f" ({geometry.name})" if named else "")
 
 
 # ----------------------------------------------------------------------------- flows
