@@ -150,9 +150,11 @@ def _fmt_ratio(ratio, target):
 def print_timing(peer, timing, target, indent):
     """Wall and CPU lines of one comparison; the target is judged on the CPU ratio."""
     note = f"(median of {timing.pairs} interleaved pairs)"
-    print(f"{indent}time / iteration   {peer} {1e3 * timing.peer_wall:10.2f} ms   ours {1e3 * timing.ours_wall:8.3f} ms   "
+    print(f"{indent}time / iteration   {peer} {1e3 * timing.peer_wall:10.2f} ms   "
+          f"ours {1e3 * timing.ours_wall:8.3f} ms   "
           f"ratio {_fmt_ratio(timing.wall_ratio, None)}   wall {note}")
-    print(f"{indent}CPU / iteration    {peer} {1e3 * timing.peer_cpu:10.2f} ms   ours {1e3 * timing.ours_cpu:8.3f} ms   "
+    print(f"{indent}CPU / iteration    {peer} {1e3 * timing.peer_cpu:10.2f} ms   "
+          f"ours {1e3 * timing.ours_cpu:8.3f} ms   "
           f"ratio {_fmt_ratio(timing.cpu_ratio, target)}")
 
 

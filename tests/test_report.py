@@ -44,7 +44,8 @@ def test_baseline_and_reference_rows_match_independent_evaluations(crowd_suite):
     assert base["tv_mean"] == pytest.approx(err.tv, rel=1e-12) and base["w1_mean"] == pytest.approx(err.w1, rel=1e-12)
     # the reference row: the reference policy's own exploitability, evaluated here from scratch
     reference_row = _row(rows, "reference")
-    assert reference_row["exploitability_mean"] == pytest.approx(mb.exploitability(game, ref.policy), rel=1e-6, abs=1e-12)
+    own = mb.exploitability(game, ref.policy)
+    assert reference_row["exploitability_mean"] == pytest.approx(own, rel=1e-6, abs=1e-12)
     assert reference_row["reference_certified"] is True and reference_row["method"]
     board = leaderboard_markdown(rows)
     assert "| *uniform policy* | - | 2.79 | 1.00 |" in board
@@ -162,7 +163,8 @@ def test_exploitability_figure_draws_the_baseline_and_reference_levels(tmp_path)
 
 def test_figures_on_a_multi_population_grid_game_and_a_stationary_game(tmp_path):
     trials = [TrialSpec("predator-prey-v0", lr, 0, 3) for lr in ("fictitious-play", "mirror-descent")]
-    trials += [TrialSpec("garnet-stationary-v0", lr, 0, 3, {"S": 8, "A": 3}) for lr in ("fictitious-play", "mirror-descent")]
+    trials += [TrialSpec("garnet-stationary-v0", lr, 0, 3, {"S": 8, "A": 3})
+               for lr in ("fictitious-play", "mirror-descent")]
     folder = _run(tmp_path, "shapes", trials)
     for name in ("exploitability_vs_iterations.png", "flows__predator-prey-v0.png", "flows__garnet-stationary-v0.png"):
         assert (folder / name).read_bytes()[:4] == b"\x89PNG"

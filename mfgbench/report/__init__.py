@@ -182,7 +182,8 @@ def _status(r) -> str:
     if r["row"] == "baseline":
         return "no learning" if math.isfinite(r["exploitability_mean"]) else "not recorded (older results)"
     if r["row"] == "reference":
-        return ("certified" if r["reference_certified"] else "NOT certified") + (f" ({r['method']})" if r["method"] else "")
+        certified = "certified" if r["reference_certified"] else "NOT certified"
+        return certified + (f" ({r['method']})" if r["method"] else "")
     status = "ok" if not r["failed"] else f"{r['failed']} failed: {r['error']}"
     if r["seeds"] and r["reference_certified"] is None:
         status += " (no reference)"

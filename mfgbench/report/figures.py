@@ -154,7 +154,8 @@ def exploitability_figure(trials, x_key):
             if drawn:
                 handles["reference"] = ax.axhline(value, color=REFERENCE_COLOUR, ls="--", lw=1,
                                                   label="reference (its own exploitability)")
-            note = f"reference {value:.2g}" + ("" if certified else " (NOT certified)") + ("" if drawn else ", below the axis")
+            note = (f"reference {value:.2g}" + ("" if certified else " (NOT certified)")
+                    + ("" if drawn else ", below the axis"))
         else:
             note = "no reference"
         ax.set_xscale("log")
@@ -316,7 +317,8 @@ def _flow_heatmaps(game, columns, pops, geo, continuous):
     norm = PowerNorm(0.5, vmin=0.0, vmax=max(vmax, 1e-12))
     snapshots = all(r[1] is not None for r in panel_rows)
     height = (2.0 if snapshots else 2.3) * len(panel_rows) + 0.6
-    fig, axes = _subplots(len(panel_rows), len(columns), figsize=((2.2 if snapshots else 2.8) * len(columns) + 1.2, height))
+    width = (2.2 if snapshots else 2.8) * len(columns) + 1.2
+    fig, axes = _subplots(len(panel_rows), len(columns), figsize=(width, height))
     image = None
     time_unit = "t / T" if continuous else "time t"
     for i, (k, frac) in enumerate(panel_rows):
