@@ -626,7 +626,7 @@ def main(argv=None):
     for module, ok in (("OpenSpiel (open-spiel==2.0.2)", has_os), ("MFGLib (mfglib==0.3.0)", has_lib)):
         if not ok:
             print(f"peers: {module} is not installed; its section is skipped.")
-    print(f"# benchmarks/peers.py {' '.join(argv if argv is not None else sys.argv[1:])} at "
+    print(f"# {' '.join(['benchmarks/peers.py'] + list(argv if argv is not None else sys.argv[1:]))} at "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {load()}")
     # compile our kernels before timing anything
     for gid in ("crowd-1d-v0",):
