@@ -138,7 +138,7 @@ def _execute(spec, folder, reference_cache, revision, key) -> dict:
         config = make_config(spec.learner, **spec.config)
         store.write_json_atomic(folder / "config.json", {**spec.as_dict(), "config_full": _asdict(config),
                                                          "versions": _versions(), "git_revision": revision,
-                                                         "key": key})
+                                                         "key": key, "numba_threads": _numba_threads()})
         game = build_game(spec)
         ref = shared_reference(game, reference_cache)
         result = run_trial(game, spec.learner, iterations=spec.iterations, seed=spec.seed, config=config,
@@ -170,6 +170,11 @@ def _execute(spec, folder, reference_cache, revision, key) -> dict:
     summary["compile_seconds"] = KERNEL_CLOCK.seconds() - compiled
     store.write_json_atomic(folder / "summary.json", summary)
     return summary
+
+
+def _numba_threads() -> int:
+    import numba
+    return numba.get_num_threads()
 
 
 def _asdict(config):
