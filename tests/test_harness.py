@@ -205,6 +205,9 @@ class RecordingExecutor:
         future.set_result(fn(*args))
         return {future}
 
+    def ready(self):
+        return self.capacity
+
     def abort(self, futures):
         pass
 
@@ -336,3 +339,23 @@ def test_two_runs_into_one_folder_share_the_work_and_both_finish(tmp_path):
     folder = tmp_path / "out" / "both"
     assert all(summary(folder, t)["status"] == "ok" for t in trials)
     assert_every_file_parses(folder)  # no temporary left, no file torn
+
+
+@pytest.mark.slow
+def test_a_fresh_numba_cache_is_announced_once_and_kept_out_of_the_learner_time(tmp_path):
+    """With an empty Numba cache the run says it compiles (once), and the learner time recorded for
+    the first trial excludes that compilation; the next run, with the cache filled, says nothing."""
+    suite = tmp_path / "cold.toml"
+    suite.write_text('name = "cold"\ngames = ["garnet-v0"]\nlearners = ["fictitious-play"]\nseeds = [0]\n'
+                     'iterations = 5\n')
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    cmd = [sys.executable, "-m", "mfgbench", "run", "--suite", str(suite), "--out", str(tmp_path / "out"),
+           "--workers", "1", "--no-resume"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("compiling kernels, once") == 1
+    last = store.read_jsonl(tmp_path / "out" / "cold" / "garnet-v0__fictitious-play__0" / "metrics.jsonl")[-1]
+    assert last["compile_time"] > 0.1 and last["wall_time"] < 0.1 * last["compile_time"]
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert second.returncode == 0 and "compiling kernels" not in second.stdout
+    assert "1 trials run, 0 already done" in second.stdout

@@ -1,7 +1,8 @@
 """Where trials run: in this process, on a local pool of worker processes, or on a Dask cluster.
 
 Each executor runs ``fn(*args)`` tasks, at most ``capacity`` at a time (the scheduler never
-submits more, so every submitted task is running), and can be aborted at once:
+submits more, so every submitted task is running as soon as a worker is ``ready()``: spawned
+workers take a few seconds to import the package), and can be aborted at once:
 
 - ``Inline``: in this process, one task at a time;
 - ``Pool``: spawned worker processes. Each worker ignores SIGINT (a Ctrl-C at the terminal
@@ -50,7 +51,7 @@ class Inline:
 
     capacity = 1
     threads = None
-    description = "in this process"
+    description = "one at a time in this process"
 
     def submit(self, fn, *args) -> cf.Future:
         future = cf.Future()
@@ -62,6 +63,9 @@ class Inline:
 
     def wait_any(self, futures, timeout):
         return {f for f in futures if f.done()}
+
+    def ready(self) -> int:
+        return 1
 
     def abort(self, futures):
         pass
@@ -91,11 +95,13 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="mfgbench-parent-watch", daemon=True).start()
 
 
-def _worker_init(parent: int, threads: int) -> None:
+def _worker_init(parent: int, threads: int, ready) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
     import numba
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    with ready.get_lock():
+        ready.value += 1
 
 
 @contextlib.contextmanager
@@ -126,9 +132,11 @@ class Pool:
         import multiprocessing as mp
         self.capacity = int(workers)
         self.threads = threads_per_worker(self.capacity)
-        self.description = f"{self.capacity} worker processes x {self.threads} thread{'s' * (self.threads > 1)}"
-        self._pool = cf.ProcessPoolExecutor(max_workers=self.capacity, mp_context=mp.get_context("spawn"),
-                                            initializer=_worker_init, initargs=(os.getpid(), self.threads))
+        self.description = f"on {self.capacity} worker processes x {self.threads} thread{'s' * (self.threads > 1)}"
+        context = mp.get_context("spawn")
+        self._ready = context.Value("i", 0)
+        self._pool = cf.ProcessPoolExecutor(max_workers=self.capacity, mp_context=context, initializer=_worker_init,
+                                            initargs=(os.getpid(), self.threads, self._ready))
 
     def submit(self, fn, *args):
         with _thread_environment(self.threads):  # workers are spawned on submit
@@ -137,6 +145,10 @@ class Pool:
     def wait_any(self, futures, timeout):
         done, _ = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return done
+
+    def ready(self) -> int:
+        """Workers that have started (imported the package) and can run a task."""
+        return self._ready.value
 
     def abort(self, futures):
         """Stop at once: terminate every worker (SIGTERM, then SIGKILL after 2 s), drop queued tasks."""
@@ -187,7 +199,7 @@ class Dask:
             quiet.setLevel(level)
         self.capacity = max(1, sum(self._client.nthreads().values()))
         self.threads = threads_per_worker(self.capacity) if local else None
-        self.description = f"Dask cluster {address or 'local'} ({self.capacity} threads)"
+        self.description = f"on the Dask cluster {address or '(local)'} ({self.capacity} threads)"
 
     def submit(self, fn, *args):
         return self._client.submit(fn, *args, pure=False)
@@ -199,6 +211,9 @@ class Dask:
             if done or time.monotonic() >= end:
                 return done
             time.sleep(0.05)
+
+    def ready(self) -> int:
+        return self.capacity
 
     def abort(self, futures):
         with contextlib.suppress(Exception):

@@ -103,7 +103,7 @@ class Progress:
     ``status()`` (called under ``lock``) returns the text after the elapsed time, e.g.
     ``"eta 2:10, running=2, failed=0"``. With ``enabled=False`` every method does nothing."""
 
-    def __init__(self, label: str, enabled: bool = True):
+    def __init__(self, label: str, phase: str, total: int, enabled: bool = True):
         self.lock = threading.RLock()
         self.enabled = enabled
         self.label = label
@@ -111,7 +111,7 @@ class Progress:
         if not enabled:
             return
         from tqdm import tqdm
-        self.bar = tqdm(total=1, desc=label, file=sys.stderr, dynamic_ncols=True, leave=True,
+        self.bar = tqdm(total=max(1, total), desc=f"{label}: {phase}", file=sys.stderr, dynamic_ncols=True, leave=True,
                         bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="mfgbench-progress", daemon=True)

@@ -107,18 +107,18 @@ def pde_comparison(spec: TrialSpec, game, flow) -> tuple:
 
 
 def execute_trial(spec: TrialSpec, folder, reference_cache=None, revision=None, key=None,
-                  numba_threads: int | None = None) -> dict:
+                  numba_threads: int | None = None, reuse: bool = True) -> dict:
     """Run one trial, write its folder, and return its summary (status "ok" or "failed").
 
     ``key`` (``mfgbench.bench.resume.trial_key``) is recorded with the results; when another
-    process holds the folder, this waits for it and returns that run's summary if it finished
-    the same trial (marked ``"by_another_run": True``) instead of running it again.
+    process holds the folder, this waits for it and, with ``reuse``, returns that run's summary
+    if it finished the same trial (marked ``"by_another_run": True``) instead of running it again.
     """
     from mfgbench.bench import resume
 
     folder = Path(folder)
     with store.folder_lock(folder):
-        if key is not None:
+        if key is not None and reuse:
             done, _why = resume.finished(folder, key)
             if done is not None:  # another run finished it while we waited for the lock
                 return {**done, "by_another_run": True}

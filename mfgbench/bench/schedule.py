@@ -89,9 +89,8 @@ def run_suite(suite: Suite, out="results", workers: int | None = None, resume: b
         raise SuiteError(f"suite {suite.name}: trial {dup} appears twice; give the variants different tags")
     root = _results_folder(out, suite.name)
     cache = Path(out) / "references"
-    progress = Progress(f"suite {suite.name}", enabled=not quiet)
+    progress = Progress(f"suite {suite.name}", "checking the suite", len(suite.trials), enabled=not quiet)
     try:
-        progress.phase("checking the suite", total=len(suite.trials))
         notice = _CompileNotice(progress)
         numba.core.event.register("numba:compile", notice)
         try:
@@ -107,8 +106,12 @@ def run_suite(suite: Suite, out="results", workers: int | None = None, resume: b
         executor = make_executor(workers, len(jobs) + len(refs), scheduler, dask_local) if jobs else None
         if not quiet:
             progress.write(_plan_line(suite, plan, executor))
+        if not jobs:
+            progress.phase("every trial finished earlier", total=len(suite.trials))
+            progress.advance(len(suite.trials))
         summaries = plan["done"]
-        run = _Run(executor, progress, root, cache, runner.git_revision(), plan["keys"], summaries) if jobs else None
+        run = _Run(executor, progress, root, cache, runner.git_revision(), plan["keys"], summaries, resume) \
+            if jobs else None
         if run is not None:
             try:
                 run.go(list(refs.values()), jobs)
@@ -150,7 +153,7 @@ def _plan_line(suite, plan, executor) -> str:
         again = describe(plan["why"])
         if again:
             line += f" ({again})"
-        line += f" on {executor.description}"
+        line += f" {executor.description}"
     return line + f" -> {plan['root']}"
 
 
@@ -162,13 +165,14 @@ class _Task:
 class _Run:
     """One pass of the scheduler over the references and trials left to run."""
 
-    def __init__(self, executor, progress, root, cache, revision, keys, summaries):
+    def __init__(self, executor, progress, root, cache, revision, keys, summaries, reuse):
         self.executor, self.progress, self.root, self.cache, self.revision = executor, progress, root, cache, revision
-        self.keys, self.summaries = keys, summaries
+        self.keys, self.summaries, self.reuse = keys, summaries, reuse
         self.model = CostModel()
         self.running = {}  # future -> _Task
         self.pending_refs, self.ready, self.waiting = [], [], {}
         self.ran = self.by_another_run = self.failed = 0
+        self.done_any = False
         self.trials_left = 0
         progress.status = self._status
 
@@ -183,10 +187,13 @@ class _Run:
         pending += sorted((self._cost(s) for s in self.ready), reverse=True)
         pending += [self._cost(s) for specs in self.waiting.values() for s in specs]
         left = eta(running, pending, self.executor.capacity)
-        return f"eta {clock(left)}, running={len(self.running)}, failed={self.failed}"
+        return f"eta {clock(left)}, running={min(len(self.running), self.executor.ready())}, failed={self.failed}"
 
     def _phase(self):
-        if self.pending_refs or any(t.kind == "reference" for t in self.running.values()):
+        ready = self.executor.ready()
+        if ready < self.executor.capacity and not self.done_any:
+            self.progress.phase(f"starting workers ({ready} of {self.executor.capacity} ready)")
+        elif self.pending_refs or any(t.kind == "reference" for t in self.running.values()):
             done = self.refs_total - len(self.pending_refs) - sum(t.kind == "reference" for t in self.running.values())
             self.progress.phase(f"references {done}/{self.refs_total}, then trials")
         else:
@@ -221,6 +228,7 @@ class _Run:
                 raise RuntimeError("scheduler: trials wait for a reference that never started")
             for future in self.executor.wait_any(list(self.running), POLL_SECONDS):
                 self._finished(future)
+            self._phase()
 
     def _submit(self):
         while len(self.running) < self.executor.capacity and (self.pending_refs or self.ready):
@@ -234,7 +242,7 @@ class _Run:
                     self.ready.remove(spec)
                     task = _Task("trial", spec, self._cost(spec))
                     args = (runner.execute_trial, spec, self.folder(spec), self.cache, self.revision,
-                            self.keys[spec.name], self.executor.threads)
+                            self.keys[spec.name], self.executor.threads, self.reuse)
                 task.started = time.monotonic()
             future = self.executor.submit(*args)
             with self.progress.lock:
@@ -247,6 +255,7 @@ class _Run:
     def _finished(self, future):
         with self.progress.lock:
             task = self.running.pop(future)
+            self.done_any = True
         try:
             result = future.result()
         except Exception as exc:  # noqa: BLE001  (the worker died: killed, out of memory, ...)
