@@ -1,6 +1,7 @@
 """The harness never misleads: resume keyed on the whole spec, clean interrupts, concurrent runs
 into one folder, files that follow the umask, Numba compilation kept out of the learner's time."""
 import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 import json
 import math
 import os
@@ -209,7 +210,7 @@ class RecordingExecutor:
         return self.capacity
 
     def abort(self, futures):
-        pass
+        self.queue = [entry for entry in self.queue if entry[0] not in futures]
 
     def close(self):
         pass
@@ -359,3 +360,44 @@ def test_a_fresh_numba_cache_is_announced_once_and_kept_out_of_the_learner_time(
     second = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert second.returncode == 0 and "compiling kernels" not in second.stdout
     assert "1 trials run, 0 already done" in second.stdout
+
+
+def test_a_live_run_sharing_the_folder_is_seen_and_a_dead_ones_marker_removed(tmp_path):
+    import fcntl
+    live, dead = tmp_path / ".run.4242@otherhost.lock", tmp_path / ".run.4343@otherhost.lock"
+    fd = os.open(live, os.O_RDWR | os.O_CREAT)
+    dead.write_text("")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with store.run_marker(tmp_path):  # our own marker is not another run
+            assert store.live_runs(tmp_path) == ["4242@otherhost"]
+        assert not dead.exists() and live.exists()
+    finally:
+        os.close(fd)
+    assert store.live_runs(tmp_path) == [] and not list(tmp_path.glob(".run.*"))
+
+
+class BreakingExecutor(RecordingExecutor):
+    """Its first trial's worker dies (as a pool reports it: BrokenProcessPool)."""
+
+    broke = False
+
+    def wait_any(self, futures, timeout):
+        future, fn, args = self.queue[0]
+        if fn is execute_trial and not self.broke:
+            self.broke = True
+            self.queue.pop(0)
+            future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+            return {future}
+        return super().wait_any(futures, timeout)
+
+
+def test_a_dead_worker_fails_its_trial_and_the_others_finish_on_a_new_pool(tmp_path, monkeypatch):
+    fake = BreakingExecutor()
+    started = []
+    monkeypatch.setattr(schedule, "make_executor", lambda *args, **kwargs: started.append(1) or fake)
+    out = run_suite(Suite("broken", tiny_trials(seeds=(0,), iterations=3)), out=tmp_path, quiet=True, report=False)
+    assert len(started) == 2  # the first pool, and a new one after the worker died
+    assert len(out["failed"]) == 1 and out["ran"] == 4
+    dead = summary(tmp_path / "broken", next(t for t in tiny_trials(seeds=(0,)) if t.name == out["failed"][0]))
+    assert dead["status"] == "failed" and "a worker process died while it ran" in dead["error"]

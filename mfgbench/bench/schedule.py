@@ -19,7 +19,7 @@ kept, and ``RunInterrupted`` says what finished and how to resume.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 import signal
 import time
 from collections import Counter
@@ -89,6 +89,11 @@ def run_suite(suite: Suite, out="results", workers: int | None = None, resume: b
         raise SuiteError(f"suite {suite.name}: trial {dup} appears twice; give the variants different tags")
     root = _results_folder(out, suite.name)
     cache = Path(out) / "references"
+    with store.run_marker(root):
+        return _run(suite, root, cache, workers, resume, scheduler, dask_local, quiet, report, retry_failed)
+
+
+def _run(suite, root, cache, workers, resume, scheduler, dask_local, quiet, report, retry_failed):
     progress = Progress(f"suite {suite.name}", "checking the suite", len(suite.trials), enabled=not quiet)
     try:
         notice = _CompileNotice(progress)
@@ -106,6 +111,10 @@ def run_suite(suite: Suite, out="results", workers: int | None = None, resume: b
         executor = make_executor(workers, len(jobs) + len(refs), scheduler, dask_local) if jobs else None
         if not quiet:
             progress.write(_plan_line(suite, plan, executor))
+            others = store.live_runs(root)
+            if others and jobs:
+                progress.write(f"another run ({', '.join(others)}) is writing into {root}: a trial it is running "
+                               f"is waited for and reused, not run twice")
         if not jobs:
             progress.phase("every trial finished earlier", total=len(suite.trials))
             progress.advance(len(suite.trials))
@@ -267,9 +276,12 @@ class _Run:
         self._phase()
 
     def _worker_died(self, task, exc) -> dict:
-        if isinstance(exc, cf.process.BrokenProcessPool):
+        if isinstance(exc, BrokenProcessPool):
             self._restart_executor()
-        error = f"the worker running it died ({type(exc).__name__}: {exc})"
+            error = ("a worker process died while it ran (killed, or out of memory?); it may have been this task "
+                     "or one running beside it")
+        else:
+            error = f"its worker failed ({type(exc).__name__}: {exc})"
         if task.kind == "reference":
             return {"game": task.spec.game, "error": error, "seconds": 0.0, "compile_seconds": 0.0}
         summary = {"trial": task.spec.name, **task.spec.as_dict(), "key": self.keys[task.spec.name],

@@ -21,6 +21,8 @@ user creates.
 Concurrency: a trial folder holds a lock (``.lock``, an advisory ``flock`` released by
 the kernel when its holder exits, even by ``kill -9``) while a trial is written into it;
 a second run that reaches the same trial waits for the first instead of writing beside it.
+A run also holds a marker ``.run.<pid>@<host>.lock`` in its suite folder, so that another run
+can say that it shares the folder (``live_runs``).
 """
 from __future__ import annotations
 
@@ -172,6 +174,42 @@ def remove_orphan_temporaries(folder) -> list:
                 tmp.unlink(missing_ok=True)
                 removed.append(tmp)
     return removed
+
+
+@contextmanager
+def run_marker(folder):
+    """Hold this run's marker in ``folder`` for the ``with`` block (see ``live_runs``)."""
+    path = Path(folder) / f".run.{writer_tag()}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def live_runs(folder) -> list:
+    """``pid@host`` of the other runs holding a marker in ``folder``; markers of dead runs are removed."""
+    found = []
+    for path in Path(folder).glob(".run.*.lock"):
+        tag = path.name[len(".run."):-len(".lock")]
+        if tag == writer_tag() or fcntl is None:
+            continue
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found.append(tag)
+        else:
+            path.unlink(missing_ok=True)  # its run is gone
+        finally:
+            os.close(fd)
+    return found
 
 
 @contextmanager
