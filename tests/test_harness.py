@@ -237,6 +237,8 @@ def test_cost_model_predicts_from_finished_tasks_like_it():
     assert model.trial("g", "fictitious-play", 10) == pytest.approx(0.4)
     # h with fictitious play, never seen: rate(h) * rate(fp) / rate(all) = 0.01 * 0.04 / (0.07 / 3)
     assert model.trial("h", "fictitious-play", 30) == pytest.approx(30 * 0.01 * 0.04 / (0.07 / 3))
+    assert model.trial("k", "mirror-descent", 10) == pytest.approx(10 * 0.015)  # a new game: the learner's mean
+    assert model.trial("g", "qmi", 100) == pytest.approx(2.0)  # a learner never seen keeps the prior
     # ETA: tasks of 3, 1, 1, 1 s on two idle workers end after 3 s; a running task past its
     # estimate is given a fifth of it more
     assert eta([], [3.0, 1.0, 1.0, 1.0], 2) == pytest.approx(3.0)

@@ -30,8 +30,10 @@ class CostModel:
 
     A trial's cost is its iterations times a rate (seconds per iteration) for its game and
     learner: the mean rate of finished trials of the same pair, else the product
-    ``rate(game) * rate(learner) / rate(all)`` when both were seen apart, else the learner's or
-    the game's mean rate, else the mean of its family (tabular or neural), else the prior.
+    ``rate(game) * rate(learner) / rate(family)`` when both were seen apart (family: tabular or
+    neural learners), else the learner's mean rate, else the prior of its family. Learners
+    differ by orders of magnitude, so a learner not seen yet keeps the prior rather than
+    borrowing the cost of others.
     """
 
     def __init__(self):
@@ -56,6 +58,10 @@ class CostModel:
                            (self._learner, learner), (self._family, family)):
             table[key].append(rate)
 
+    def knows(self, game, learner: str) -> bool:
+        """Whether a trial of this game and learner has finished."""
+        return bool(self._pair.get((game, learner)))
+
     def observe_reference(self, seconds: float) -> None:
         self._references.append(max(seconds, 0.0))
 
@@ -67,10 +73,8 @@ class CostModel:
             rate = _mean(pair)
         elif by_game and by_learner:
             rate = _mean(by_game) * _mean(by_learner) / max(_mean(self._family[family]), 1e-12)
-        elif by_learner or by_game:
-            rate = _mean(by_learner or by_game)
-        elif self._family.get(family):
-            rate = _mean(self._family[family])
+        elif by_learner:
+            rate = _mean(by_learner)
         else:
             rate = PRIOR_SECONDS_PER_ITERATION[family]
         return rate * iterations

@@ -10,8 +10,10 @@
    libraries: ``mfgbench.bench.resume``) is reused; the others run, failed ones included;
 3. **references**: each game's reference is computed once, on the executor, before its
    trials start (trials of other games run meanwhile);
-4. **trials**, most expensive first, never more than the executor's workers at a time,
-   so that everything submitted is running and a Ctrl-C has nothing queued to cancel;
+4. **trials**: first one of each (game, learner) pair, so that the cost of every kind of
+   trial is known early (the ETA rests on it), then the most expensive first (no long tail);
+   never more than the executor's workers at a time, so that everything submitted is running
+   and a Ctrl-C has nothing queued to cancel;
 5. the **report** (leaderboard and figures).
 
 A Ctrl-C (or SIGINT) stops within seconds: the workers are terminated, finished trials are
@@ -247,7 +249,7 @@ class _Run:
                     task = _Task("reference", spec, self.model.reference())
                     args = (runner.prepare_reference, spec, self.cache, self.executor.threads)
                 else:
-                    spec = max(self.ready, key=self._cost)  # the most expensive first: no long tail
+                    spec = self._next_trial()
                     self.ready.remove(spec)
                     task = _Task("trial", spec, self._cost(spec))
                     args = (runner.execute_trial, spec, self.folder(spec), self.cache, self.revision,
@@ -257,6 +259,13 @@ class _Run:
             with self.progress.lock:
                 self.running[future] = task
             self._phase()
+
+    def _next_trial(self):
+        """A trial of a (game, learner) pair not seen yet, else the most expensive one."""
+        seen = {(game_key(t.spec), t.spec.learner) for t in self.running.values() if t.kind == "trial"}
+        fresh = [s for s in self.ready if (game_key(s), s.learner) not in seen
+                 and not self.model.knows(game_key(s), s.learner)]
+        return max(fresh or self.ready, key=self._cost)
 
     def folder(self, spec) -> Path:
         return self.root / spec.name
