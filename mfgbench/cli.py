@@ -1,7 +1,8 @@
 """Command line: ``python -m mfgbench list | evaluate | reference | run``.
 
-Bad input (unknown game, bad parameter, malformed policy file) prints one line naming
-the problem on stderr and exits with status 2, without a traceback.
+Bad input (unknown game, bad parameter, malformed policy file, bad suite, unusable
+output folder or scheduler) prints one line naming the problem on stderr and exits with
+status 2, without a traceback. Ctrl-C prints one line and exits with status 130.
 """
 from __future__ import annotations
 
@@ -75,10 +76,34 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _bridged(game_id, params, pairs):
+    """A continuous game as the finite game tabular learners play: its Markov-chain discretization
+    on the grid ``run`` uses (``DEFAULT_BRIDGE``), or the one given by ``--discretize``."""
+    from types import SimpleNamespace
+
+    from mfgbench.bench.runner import build_game
+    from mfgbench.bench.suite import DEFAULT_BRIDGE
+    bridge = {**DEFAULT_BRIDGE, **parse_params(pairs)}
+    unknown = sorted(set(bridge) - set(DEFAULT_BRIDGE))
+    if unknown:
+        raise UsageError(f"bad --discretize {unknown[0]!r}: the grid is given by {', '.join(DEFAULT_BRIDGE)}")
+    try:
+        return build_game(SimpleNamespace(game=game_id, game_params=params, discretize=bridge)), bridge
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)) from None
+
+
 def cmd_evaluate(args) -> int:
     from mfgbench.core import evaluate, load_policy, uniform_policy
     from mfgbench.errors import PolicyError
-    game = _make(args.game, parse_params(args.param))
+    from mfgbench.games import spec
+    params = parse_params(args.param)
+    game = _make(args.game, params)
+    bridge = None
+    if spec(args.game).kind == "continuous":
+        game, bridge = _bridged(args.game, params, args.discretize)
+    elif args.discretize:
+        raise UsageError(f"--discretize applies to continuous games; {args.game} is {spec(args.game).kind}")
     try:
         policy = uniform_policy(game) if args.policy == "uniform" else load_policy(args.policy, game)
         start = time.perf_counter()
@@ -90,9 +115,15 @@ def cmd_evaluate(args) -> int:
     result = {"game": game.id, "params": game.params, "policy": args.policy,
               "exploitability": ev.exploitability,
               "per_population": dict(zip(names, map(float, ev.per_population))), "seconds": elapsed}
+    if bridge is not None:
+        result["discretize"] = bridge
     if args.json:
         print(json.dumps(result, default=_json_default))
     else:
+        if bridge is not None:
+            grid = ", ".join(f"{k}={v}" for k, v in bridge.items())
+            print(f"{args.game} is continuous: evaluated on its Markov-chain discretization ({grid}), the finite "
+                  f"game tabular learners play in `run`; `reference {args.game}` gives its PDE solution")
         print(f"game {game.id}  policy {args.policy}")
         print(f"exploitability {ev.exploitability:.10g}")
         for name, value in result["per_population"].items():
@@ -149,7 +180,8 @@ def _csv(text, convert=str, what="value"):
 def cmd_run(args) -> int:
     from pathlib import Path
 
-    from mfgbench.bench import SuiteError, builtin, load_suite_file, run_suite
+    from mfgbench.bench import RunInterrupted, SuiteError, builtin, load_suite_file, run_suite
+    from mfgbench.bench.executors import ExecutorError
     if args.budget is not None and args.budget < 1:
         raise UsageError(f"bad --budget {args.budget}: must be a positive number of iterations")
     if args.workers is not None and args.workers < 1:
@@ -166,12 +198,18 @@ def cmd_run(args) -> int:
         raise UsageError(str(exc)) from None
     if not suite.trials:
         raise UsageError(f"suite {suite.name}: no trial left after --games/--learners selection")
+    if args.dask_local is not None and args.dask_local < 1:
+        raise UsageError(f"bad --dask-local {args.dask_local}: must be >= 1")
     try:
         out = run_suite(suite, out=args.out, workers=args.workers, resume=args.resume, scheduler=args.scheduler,
-                        dask_local=args.dask_local, quiet=args.quiet)
-    except (RuntimeError, ValueError) as exc:
+                        dask_local=args.dask_local, quiet=args.quiet, retry_failed=args.retry_failed)
+    except (SuiteError, ExecutorError) as exc:
         raise UsageError(str(exc)) from None
-    print(f"suite {suite.name}: {out['ran']} trials run, {out['skipped']} already done, "
+    except RunInterrupted as exc:
+        print(f"mfgbench: {exc}", file=sys.stderr)
+        return 130
+    others = f" ({out['by_another_run']} by another run into the same folder)" if out["by_another_run"] else ""
+    print(f"suite {suite.name}: {out['ran']} trials run, {out['skipped']} already done{others}, "
           f"{len(out['failed'])} failed -> {out['folder']}/leaderboard.md")
     return 0
 
@@ -213,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("game")
     p.add_argument("--param", action="append", metavar="K=V", help="game parameter (repeatable)")
     p.add_argument("--policy", default="uniform", help="'uniform' or a .npz file (keys policy_0, policy_1, ...)")
+    p.add_argument("--discretize", action="append", metavar="K=V",
+                   help="continuous games: grid of the discretization the policy plays (nx, nt, n_actions, "
+                        "max_speed; default: the grid `run` uses)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
@@ -236,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
     p.add_argument("--dask-local", type=int, metavar="N", help="start a local Dask cluster of N workers")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="skip trials already finished (default on)")
+                   help="reuse trials finished earlier with the same spec and code (default on)")
+    p.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=True,
+                   help="run trials that failed earlier again (default on)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
 
@@ -253,5 +296,12 @@ def main(argv=None) -> int:
     except UsageError as exc:
         print(f"mfgbench: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        print(f"mfgbench: error: out of memory ({exc or 'the request is too large for this machine'})",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mfgbench: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0
