@@ -28,6 +28,14 @@ STATIONARY_QMI = {"policy_output": ["greedy", "average"], "mean_field": ["freeze
                   "temperature": {"low": 0.01, "high": 3.0, "log": True},
                   "temperature_decay": {"low": 0.0, "high": 1.0}}
 
+# building-evacuation-v0 (500 states, -log(max(mu, 1e-20)) rewards): the sample count is what limits
+# (benchmarks/out/exact_expectations.txt), so it is part of the space
+EVACUATION_QMI = {"samples_per_iteration": [100000, 200000], "temperature": {"low": 0.3, "high": 3.0, "log": True},
+                  "exploration": {"low": 0.5, "high": 5.0, "log": True},
+                  "temperature_decay": {"low": 0.25, "high": 1.0}}
+EVACUATION_NASH_Q = {"n_agents": [1000, 2000, 4000], "epsilon": {"low": 0.03, "high": 0.3, "log": True},
+                     "alpha_floor": {"low": 0.3, "high": 1.0}, "temperature": {"low": 0.3, "high": 3.0, "log": True}}
+
 JOBS = [
     # exact learners are deterministic: one seed
     ("mirror-descent", ["--family", "finite", "--trials", "10", "--seeds", "0",
@@ -39,9 +47,9 @@ JOBS = [
     ("qmi", ["--games", "ring-road-v0", "--trials", "12", "--space", json.dumps(RING_ROAD_QMI)]),
     ("qmi", ["--family", "stationary", "--trials", "8", "--seeds", "0", "--space", json.dumps(STATIONARY_QMI)]),
     ("nash-q", ["--family", "stationary", "--trials", "8", "--seeds", "0"]),
-    ("qmi", ["--games", "building-evacuation-v0", "--trials", "10"]),
+    ("qmi", ["--games", "building-evacuation-v0", "--trials", "8", "--space", json.dumps(EVACUATION_QMI)]),
     ("qmi", ["--games", "rps-v0", "--trials", "10"]),
-    ("nash-q", ["--games", "building-evacuation-v0", "--trials", "10"]),
+    ("nash-q", ["--games", "building-evacuation-v0", "--trials", "8", "--space", json.dumps(EVACUATION_NASH_Q)]),
     ("qmi", ["--family", "finite", "--trials", "10", "--seeds", "0", "--space", json.dumps(FAMILY_QMI)]),
     ("nash-q", ["--family", "finite", "--trials", "10", "--seeds", "0"]),
 ]
