@@ -49,6 +49,8 @@ JOBS = [
     ("nash-q", ["--family", "stationary", "--trials", "8", "--seeds", "0"]),
     ("qmi", ["--games", "building-evacuation-v0", "--trials", "8", "--space", json.dumps(EVACUATION_QMI)]),
     ("qmi", ["--games", "rps-v0", "--trials", "10"]),
+    ("qmi", ["--games", "sis-v0", "--trials", "10"]),
+    ("fictitious-play", ["--games", "building-evacuation-v0", "--trials", "8", "--seeds", "0"]),
     ("nash-q", ["--games", "building-evacuation-v0", "--trials", "8", "--space", json.dumps(EVACUATION_NASH_Q)]),
     ("qmi", ["--family", "finite", "--trials", "10", "--seeds", "0", "--space", json.dumps(FAMILY_QMI)]),
     ("nash-q", ["--family", "finite", "--trials", "10", "--seeds", "0"]),
