@@ -36,7 +36,7 @@ from mfgbench.learners.fictitious_play import softmax  # noqa: E402
 from mfgbench.learners.scale import resolve_scale  # noqa: E402
 from mfgbench.learners.tuned import tuned_config  # noqa: E402
 
-DEFAULT_PAIRS = "qmi:building-evacuation-v0,qmi:rps-v0,nash-q:building-evacuation-v0,mirror-descent:rps-v0"
+DEFAULT_PAIRS = "mirror-descent:rps-v0,qmi:building-evacuation-v0,nash-q:building-evacuation-v0,qmi:crowd-1d-v0,nash-q:crowd-1d-v0"
 
 
 def _average(num, den, fallback):
