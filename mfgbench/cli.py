@@ -1,4 +1,4 @@
-"""Command line: ``python -m mfgbench list | evaluate | reference | run``.
+"""Command line: ``python -m mfgbench list | evaluate | reference | run | tune | report``.
 
 Bad input (unknown game, bad parameter, malformed policy file, bad suite, unusable
 output folder or scheduler) prints one line naming the problem on stderr and exits with
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import shlex
 import sys
 import time
 
@@ -194,7 +195,10 @@ def cmd_run(args) -> int:
             from mfgbench.bench.suite import _check_names
             _check_names(games or [], learners or [], "--games/--learners")
         suite = suite.select(games, learners, _csv(args.seeds, int, "seed"), args.budget)
-    except SuiteError as exc:
+        if args.tuned:
+            from mfgbench.bench.suite import retuned
+            suite = retuned(suite, args.tuned)
+    except (SuiteError, ValueError) as exc:   # TunedFileError is a ValueError
         raise UsageError(str(exc)) from None
     if not suite.trials:
         raise UsageError(f"suite {suite.name}: no trial left after --games/--learners selection")
@@ -228,6 +232,49 @@ def cmd_report(args) -> int:
         raise UsageError(f"{folder} holds no finished trial")
     for sub in suites:
         write_report(sub, quiet=False)
+    return 0
+
+
+def cmd_tune(args) -> int:
+    """Search a learner's config space on a game or a family (mfgbench.bench.tune)."""
+    from pathlib import Path
+
+    from mfgbench.bench.suite import _check_names, plays
+    from mfgbench.bench.tune import tune, write_tuned
+    from mfgbench.games import list_games, spec
+    try:
+        _check_names([], [args.learner], "tune")
+        if args.games:
+            games = _csv(args.games, what="game")
+            _check_names(games, [], "--games")
+        elif args.family:
+            games = [g for g in list_games() if spec(g).kind == args.family and plays(args.learner, g)]
+        else:
+            raise UsageError("tune: give --games or --family")
+        space = None
+        if args.space:
+            text = Path(args.space).read_text() if Path(args.space).suffix.lower() in (".toml", ".json") \
+                else args.space
+            try:
+                space = json.loads(text)
+            except ValueError:
+                import tomllib
+                space = tomllib.loads(text)
+        command = "python -m mfgbench " + shlex.join(args.argv)
+
+        def progress(number, config, value):
+            if not args.quiet:
+                print(f"trial {number}: {value:.4g}  {config}", flush=True)
+
+        entry = tune(args.learner, games, family=args.family, space=space, trials=args.trials,
+                     iterations=args.budget, seeds=_csv(args.seeds, int, "seed"), sampler_seed=args.sampler_seed,
+                     timeout=args.timeout, command=command, progress=progress)
+        write_tuned(args.out, entry, merge=not args.replace)
+    except ValueError as exc:   # TuneError, SuiteError, a malformed space or tuned file
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"tune: {exc}") from None
+    print(f"tune {args.learner}: best {entry['best_value']:.4g} with {entry['config']} -> {args.out}")
     return 0
 
 
@@ -281,7 +328,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=True,
                    help="run trials that failed earlier again (default on)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tuned", help="tuned file (python -m mfgbench tune) for the trials tagged tuned")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tune", help="search a learner's config space on a game or a family (needs optuna)")
+    p.add_argument("learner")
+    p.add_argument("--games", help="comma-separated game ids")
+    p.add_argument("--family", choices=["finite", "stationary"], help="every registered game of this kind")
+    p.add_argument("--space", help="search space: a .toml/.json file or a JSON string (default: the learner's)")
+    p.add_argument("--trials", type=int, default=30, help="Optuna trials (default 30)")
+    p.add_argument("--budget", type=int, default=100, help="iterations per run (default 100, the standard budget)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's sampler")
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument("--out", default="tuned.toml", help="tuned file to write (default tuned.toml)")
+    p.add_argument("--replace", action="store_true", help="overwrite the file instead of merging the entry")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("report", help="write leaderboard and figures for a results folder")
     p.add_argument("folder", nargs="?", default="results", help="a suite folder or a folder of suites")
@@ -292,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return args.func(args)
     except UsageError as exc:
         print(f"mfgbench: error: {exc}", file=sys.stderr)

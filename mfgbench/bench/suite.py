@@ -5,7 +5,9 @@ Built-in suites:
 - ``quick``: a few small games, every tabular learner, 2 seeds, tiny budgets (about a
   minute on 2 cores; the tests run it end to end);
 - ``standard`` (the default of ``run``): every tabular learner on a representative set
-  of finite, stationary, multi-population and PDE-bridged games, 3 seeds; with torch
+  of finite, stationary, multi-population and PDE-bridged games, 3 seeds, twice: with the
+  tuned configs the package ships (tag "tuned") and with its source paper's preset (tag
+  "paper"); with torch
   installed also DDPG on lq-continuous-v0 and MADDPG on segregation-2pop-v0 (60 episodes);
 - ``paper``: the budgets of the source papers (e.g. QMI on ring-road-v0: 200 outer
   iterations x 1e5 samples x 20 seeds).
@@ -300,25 +302,37 @@ def quick() -> Suite:
     return Suite("quick", trials)
 
 
-TUNED = {
-    ("qmi", "finite"): {"temperature": 0.3, "alpha": 0.01, "beta": 0.01, "mean_field": "average"},
-    ("mirror-descent", "ring-road-v0"): {"learning_rate": 1000.0},
-    ("qmi", "predator-prey-v0"): {"q_init": 30.0, "temperature": 0.5, "alpha": 0.01, "beta": 1e-3,
-                                  "mean_field": "average"},
-}
-"""Learner settings the standard suite uses where a learner's paper defaults do not fit a game:
-QMI's defaults are the ring-road values (temperature 1e-5 for rewards of order 1e-3), and
-mirror descent's step must be scaled up by as much on ring-road's tiny rewards."""
-
-
-def tuned(trials) -> list:
-    """Apply ``TUNED`` (by game id first, then by the kind of game the learner plays)."""
+def tuned(trials, path=None) -> list:
+    """The trials with the tuned configs of the tuned file ``path`` (default: the one the package
+    ships, ``mfgbench/learners/tuned.toml``, written by ``python -m mfgbench tune``): the entry for
+    the game first, then the one for the kind of game the learner plays; tagged "tuned"."""
+    from mfgbench.learners.tuned import tuned_config
     out = []
     for t in trials:
         kind = "finite" if t.discretize else _kind(t.game)
-        extra = TUNED.get((t.learner, t.game), TUNED.get((t.learner, kind), {}))
-        out.append(replace(t, config={**extra, **t.config}) if extra else t)
+        extra = tuned_config(t.learner, t.game, kind, path) or {}
+        out.append(replace(t, config={**extra, **t.config}, tag="tuned"))
     return out
+
+
+def retuned(suite: Suite, path) -> Suite:
+    """``suite`` with the configs of the tuned file ``path`` for its trials tagged "tuned" and its
+    untagged trials without a config of their own."""
+    from mfgbench.learners.tuned import tuned_config
+    trials = []
+    for t in suite.trials:
+        if t.tag == "tuned" or (not t.tag and not t.config):
+            kind = "finite" if t.discretize else _kind(t.game)
+            t = replace(t, config=tuned_config(t.learner, t.game, kind, path) or {}, tag="tuned")
+        trials.append(t)
+    return Suite(suite.name, trials)
+
+
+def paper_presets(trials) -> list:
+    """The trials of learners that have a "paper" preset, with it, tagged "paper"."""
+    from mfgbench.learners import learner_class
+    return [replace(t, config={"preset": "paper", **t.config}, tag="paper") for t in trials
+            if "paper" in learner_class(t.learner).PRESETS]
 
 
 NEURAL = {"ddpg": ["lq-continuous-v0"], "maddpg": ["segregation-2pop-v0"]}
@@ -341,7 +355,8 @@ def standard() -> Suite:
     games = [g for g in ["crowd-1d-v0", "beach-bar-v0", "lq-v0", "sis-v0", "predator-prey-v0",
                          "traffic-2type-v0", "garnet-v0", "ring-road-v0", "crowd-continuous-v0",
                          "segregation-2pop-v0"] if _registered(g)]
-    return Suite("standard", tuned(grid(games, _available(TABULAR), [0, 1, 2], 100)) + neural_trials([0, 1, 2]))
+    tabular = grid(games, _available(TABULAR), [0, 1, 2], 100)
+    return Suite("standard", tuned(tabular) + paper_presets(tabular) + neural_trials([0, 1, 2]))
 
 
 def paper() -> Suite:
