@@ -103,15 +103,19 @@ def tabulate_policy(game, policy, *, deterministic: bool = False) -> tuple:
         if len(entries) != K:
             raise PolicyError(f"game {game.id}: the policy has {len(entries)} per-population entries, the game "
                               f"has {K} populations")
-    out = []
-    for k, entry in enumerate(entries):
-        if _is_model(entry):
-            out.append(_tabulate_model(game, k, entry, deterministic))
-        elif callable(entry):
-            out.append(_tabulate_function(game, k, entry))
-        else:
-            out.append(entry)
-    return as_profile(game, out)
+    return as_profile(game, [population_policy(game, k, entry, deterministic=deterministic)
+                             for k, entry in enumerate(entries)])
+
+
+def population_policy(game, k: int, policy, *, deterministic: bool = False) -> np.ndarray:
+    """Population k's external policy (a function of (t, state, population), a model, or an array)
+    as an array ``pi_k[t, s, a]`` (``pi_k[s, a]`` in a stationary game); arrays are returned as given
+    (the profile is validated as a whole)."""
+    if _is_model(policy):
+        return _tabulate_model(game, k, policy, deterministic)
+    if callable(policy):
+        return _tabulate_function(game, k, policy)
+    return policy
 
 
 def _is_model(obj) -> bool:
