@@ -8,8 +8,11 @@ holding the whole run, epsilon-greedy exploration decaying from 1 to 0.05 over t
 the run. Any DQN argument can be overridden: ``functools.partial(dqn_best_response, timesteps=20_000,
 learning_rate=5e-4)``. In a suite file: ``best_responder = "mfgbench.envs.sb3:dqn_best_response"``.
 
-SB3 seeds Python's, NumPy's and torch's global generators from ``seed`` (its own convention); with
-the same seed and the same number of torch threads the runs repeat exactly on a CPU.
+Training runs on ``torch_threads`` threads (default 1; the previous count is restored afterwards):
+networks this small gain nothing from more, and on a loaded 2-core machine two threads made a
+run ten times slower in wall time (benchmarks/out/deep_fictitious_play.txt). SB3 seeds Python's,
+NumPy's and torch's global generators from ``seed`` (its own convention); with the same seed the
+runs repeat exactly on a CPU.
 """
 from __future__ import annotations
 
@@ -21,16 +24,23 @@ DQN_DEFAULTS = dict(learning_rate=1e-3, batch_size=64, train_freq=1, gradient_st
 """DQN arguments of ``dqn_best_response`` besides the discount, buffer size, warm-up and seed."""
 
 
-def dqn_best_response(env, seed: int, timesteps: int = 5000, **dqn_kwargs):
+def dqn_best_response(env, seed: int, timesteps: int = 5000, torch_threads: int = 1, **dqn_kwargs):
     """Train DQN on ``env`` for ``timesteps`` transitions and return the model.
 
     Warm-up (``learning_starts``): a quarter of the run, at most 500 transitions.
     """
     sb3 = require("stable_baselines3", "mfgbench.envs.sb3.dqn_best_response")
-    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-        raise ValueError(f"dqn_best_response: timesteps must be a positive integer, got {timesteps!r}")
+    import torch   # installed with stable-baselines3
+    for name, value in (("timesteps", timesteps), ("torch_threads", torch_threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"dqn_best_response: {name} must be a positive integer, got {value!r}")
     kwargs = {**DQN_DEFAULTS, "gamma": env.gamma, "buffer_size": timesteps,
               "learning_starts": min(500, timesteps // 4), **dqn_kwargs}
-    model = sb3.DQN("MlpPolicy", env, seed=seed, **kwargs)
-    model.learn(total_timesteps=timesteps)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(torch_threads)
+    try:
+        model = sb3.DQN("MlpPolicy", env, seed=seed, **kwargs)
+        model.learn(total_timesteps=timesteps)
+    finally:
+        torch.set_num_threads(threads)
     return model
