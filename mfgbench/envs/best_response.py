@@ -237,8 +237,10 @@ class BestResponseEnv(gym.Env):
     def _info(self) -> dict:
         return {"t": self._t, "state": self._s}
 
-    def __repr__(self):
+    def __str__(self):
         return f"<BestResponseEnv {self.where}, {self.encoding.mode} observations, horizon {self.horizon}>"
+
+    __repr__ = __str__
 
 
 def _positive(v, name) -> int:
