@@ -88,3 +88,16 @@ def test_deep_fictitious_play_with_a_tiny_dqn_budget_beats_uniform_and_repeats()
     assert first.history[-1]["exploitability"] < uniform, (first.history, uniform)
     # every checkpoint is the exact exploitability of the learner's policy at that point
     assert first.history[-1]["exploitability"] == mb.exploitability(game, first.policy)
+
+
+def test_the_example_script_runs(tmp_path, capsys):
+    pytest.importorskip("stable_baselines3")
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "examples" / "deep_fictitious_play.py"
+    spec = importlib.util.spec_from_file_location("deep_fictitious_play_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(["--iterations", "2", "--timesteps", "300", "--out", str(tmp_path / "curves.png")])
+    out = capsys.readouterr().out
+    assert "exact FP" in out and (tmp_path / "curves.png").stat().st_size > 0

@@ -13,9 +13,8 @@
 Gymnasium and PettingZoo are an optional extra (``pip install "mfgbench[rl]"``): this package
 imports without them, and only the environments need them.
 """
+from mfgbench.envs._optional import INSTALL
 from mfgbench.envs.scoring import Score, score, tabulate_policy
-
-INSTALL = 'pip install "mfgbench[rl]"'
 
 _LAZY = {
     "BestResponseEnv": "mfgbench.envs.best_response",
