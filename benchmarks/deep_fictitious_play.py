@@ -3,18 +3,24 @@
 1. Transitions per second of ``BestResponseEnv`` (one agent, Python ``step`` loop with random
    actions) on crowd-1d-v0 and predator-prey-v0, and of ``parallel_env`` (all agents of all
    populations per step) with N = 100 and 1000 agents per population.
-2. ``dqn_best_response`` on crowd-1d-v0 (2000 transitions) with one and two torch threads,
-   interleaved (A B A B), medians of wall and CPU time, and the exact return its policy reaches
-   against the best response's.
+2. ``dqn_best_response`` on crowd-1d-v0 (2000 transitions) with one and two torch threads, each
+   under GNU OpenMP's default wait policy (idle threads spin a while before sleeping: torch imported
+   before mfgbench, as an SB3 script usually does) and under ``OMP_WAIT_POLICY=PASSIVE`` (what
+   ``mfgbench._jit`` sets when mfgbench is imported first): every contender in a new process,
+   interleaved (A B C D, A B C D, ...), medians of wall and CPU time, and the exact return the
+   policy reaches against the best response's.
 3. Deep fictitious play (DQN best responses, 2000 transitions each) against exact fictitious play
    on crowd-1d-v0: exact exploitability at iterations 1, 5, 10, 20 and the wall and CPU time.
 
 Every timing is printed with the load average. Run: ``python benchmarks/deep_fictitious_play.py``
-(about 2 CPU-minutes; the output in ``benchmarks/out/deep_fictitious_play.txt`` is this script's).
+(about 3 CPU-minutes, 5-10 minutes wall on a loaded machine; the output in ``benchmarks/out/deep_fictitious_play.txt`` is this script's).
 """
 import functools
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -69,21 +75,38 @@ def env_speed():
               f"{per_episode / cpu:>9.0f} /s CPU   ({load()})")
 
 
-def dqn_threads():
-    print("2. dqn_best_response, crowd-1d-v0, 2000 transitions: torch threads (interleaved, median of 3)")
-    game = mb.make("crowd-1d-v0")
-    env = BestResponseEnv(game, seed=0)
-    best = env.best_response()[1]
-    results = {1: [], 2: []}
-    for _ in range(3):
-        for threads in (1, 2):
-            model, wall, cpu = timed(lambda: dqn_best_response(env, seed=0, timesteps=2000, torch_threads=threads))
-            value = env.exact_return(mb.envs.tabulate_policy(game, model)[0])
-            results[threads].append((wall, cpu, value))
-    for threads, rows in results.items():
-        print(f"   {threads} thread(s): wall {statistics.median(r[0] for r in rows):6.2f} s, CPU "
-              f"{statistics.median(r[1] for r in rows):6.2f} s, exact return {rows[0][2]:.4f} "
-              f"(best response {best:.4f})   ({load()})")
+CONTENDER = """
+import json, os, sys, time
+import torch                      # first: OpenMP's wait policy is fixed when torch loads it
+import mfgbench as mb
+from mfgbench.envs import BestResponseEnv
+from mfgbench.envs.sb3 import dqn_best_response
+game = mb.make("crowd-1d-v0")
+env = BestResponseEnv(game, seed=0)
+wall, cpu = time.perf_counter(), time.process_time()
+model = dqn_best_response(env, seed=0, timesteps=2000, torch_threads=int(sys.argv[1]))
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps([wall, cpu, env.exact_return(mb.envs.tabulate_policy(game, model)[0]), env.best_response()[1]]))
+"""
+
+
+def dqn_threads(repeats: int = 3):
+    print("2. dqn_best_response, crowd-1d-v0, 2000 transitions: torch threads x OpenMP wait policy "
+          f"(new process each, interleaved, median of {repeats})")
+    contenders = [(threads, policy) for policy in ("default", "PASSIVE") for threads in (1, 2)]
+    results = {c: [] for c in contenders}
+    for _ in range(repeats):
+        for threads, policy in contenders:
+            env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+            if policy == "PASSIVE":
+                env["OMP_WAIT_POLICY"] = "PASSIVE"
+            out = subprocess.run([sys.executable, "-c", CONTENDER, str(threads)], env=env, capture_output=True,
+                                 text=True, check=True)
+            results[(threads, policy)].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for (threads, policy), rows in results.items():
+        print(f"   {threads} thread(s), wait policy {policy:<8}: wall {statistics.median(r[0] for r in rows):6.2f} s, "
+              f"CPU {statistics.median(r[1] for r in rows):6.2f} s, exact return {rows[0][2]:.4f} (best response "
+              f"{rows[0][3]:.4f})   ({load()})")
 
 
 def deep_vs_exact():

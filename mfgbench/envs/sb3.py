@@ -9,10 +9,11 @@ the run. Any DQN argument can be overridden: ``functools.partial(dqn_best_respon
 learning_rate=5e-4)``. In a suite file: ``best_responder = "mfgbench.envs.sb3:dqn_best_response"``.
 
 Training runs on ``torch_threads`` threads (default 1; the previous count is restored afterwards):
-networks this small gain nothing from more, and on a loaded 2-core machine two threads made a
-run ten times slower in wall time (benchmarks/out/deep_fictitious_play.txt). SB3 seeds Python's,
-NumPy's and torch's global generators from ``seed`` (its own convention); with the same seed the
-runs repeat exactly on a CPU.
+networks this small gain nothing from more, and on a loaded 2-core machine two threads under GNU
+OpenMP's default wait policy (torch imported before mfgbench) made a run 14x slower in wall time,
+1.4x under ``OMP_WAIT_POLICY=PASSIVE`` (benchmarks/out/deep_fictitious_play.txt). SB3 seeds
+Python's, NumPy's and torch's global generators from ``seed`` (its own convention); with the same
+seed the runs repeat exactly on a CPU (the same numbers on one thread and on two).
 """
 from __future__ import annotations
 
