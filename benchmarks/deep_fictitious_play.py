@@ -13,7 +13,8 @@
    on crowd-1d-v0: exact exploitability at iterations 1, 5, 10, 20 and the wall and CPU time.
 
 Every timing is printed with the load average. Run: ``python benchmarks/deep_fictitious_play.py``
-(about 3 CPU-minutes, 5-10 minutes wall on a loaded machine; the output in ``benchmarks/out/deep_fictitious_play.txt`` is this script's).
+(about 3 CPU-minutes, 5-10 minutes wall on a loaded machine; the output in
+``benchmarks/out/deep_fictitious_play.txt`` is this script's).
 """
 import functools
 import json

@@ -216,6 +216,9 @@ def test_bad_input_names_what_is_wrong():
         env.set_flow((bad,))
     with pytest.raises(ValueError, match="population arrays"):
         env.set_flow((flow[0], flow[0]))
+    bigger = mb.make("crowd-1d-v0", size=12)
+    with pytest.raises(ValueError, match="not one of this game"):
+        env.set_flow(mb.evaluate(bigger, mb.uniform_policy(bigger)).model)
     stationary = mb.make("garnet-stationary-v0")
     with pytest.raises(ValueError, match="stationary game"):
         env.set_flow(mb.evaluate(stationary, mb.uniform_policy(stationary)).model)

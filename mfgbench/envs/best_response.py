@@ -141,6 +141,14 @@ class BestResponseEnv(gym.Env):
 
     def _set_model(self, model) -> None:
         k = self.population
+        pop = self.game.populations[k]
+        expected = (pop.n_states, pop.n_actions)
+        if not self.stationary:
+            expected = (self.game.horizon,) + expected
+        if len(model.rewards) != self.game.n_populations or model.rewards[k].shape != expected:
+            raise ValueError(f"BestResponseEnv: {self.where}: the model given is not one of this game (its rewards "
+                             f"have shape {model.rewards[k].shape if k < len(model.rewards) else None}, expected "
+                             f"{expected})")
         self.model = model
         self._rewards = model.rewards[k]
         self._succ = model.succ[k]
