@@ -63,8 +63,8 @@ class FictitiousPlayConfig:
 
     def __post_init__(self):
         if self.best_response not in ("exact", "softmax", "sampled", "external"):
-            raise ValueError(f"fictitious-play: best_response must be exact, softmax, sampled or external, "
-                             f"got {self.best_response!r}")
+            raise ValueError(f"fictitious-play: best_response must be exact, softmax or sampled (or external, "
+                             f"with a best_responder), got {self.best_response!r}")
         if self.best_response == "external" and self.best_responder is None:
             raise ValueError("fictitious-play: best_response='external' needs best_responder, a callable "
                              "(env, seed) -> policy or an import path 'module:function'")
