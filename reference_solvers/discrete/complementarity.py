@@ -59,6 +59,15 @@ from reference_solvers.discrete import iterative
 from reference_solvers.discrete.potential import InteriorPointResult
 from reference_solvers.discrete.problem import analyse, clock
 
+SHORT_STEP = 0.1
+CENTERING = (0.3, 0.6, 0.9)
+STALLED_STEP = 1e-3
+SLOW_ITERATIONS = 15
+START_NUS = (1e-2, 1e-1, 1e-3)
+"""Start margins tried in turn (see :func:`complementarity_problem`): the path from one start can
+stall where the system is not monotone while the path from another gets through (sir-types-v0
+with mixed distancing: measured)."""
+START_FLOOR = 1e-12
 CHECK_TOL = 1e-9
 """How closely the game's rewards and transitions must follow its declared coupling (relative to their size)."""
 
@@ -145,8 +154,10 @@ def _checked_parts(game, cp, seed, start_profile):
     return mod, B, p, g0
 
 
-def complementarity_problem(game, seed: int = 0, start_profile: tuple | None = None) -> ComplementarityProblem:
-    """Build the system for ``game``, started from ``start_profile``'s flow (default uniform);
+def complementarity_problem(game, seed: int = 0, start_profile: tuple | None = None,
+                            start_nu: float = START_NUS[0]) -> ComplementarityProblem:
+    """Build the system for ``game``, started from ``start_profile``'s flow (default uniform) with
+    the margin ``start_nu`` (see below);
     raise GameError when the game declares no AffineCoupling or does not follow it (checked along
     the start flow and a random profile's, drawn from ``seed``)."""
     cp = getattr(game, "affine_coupling", None)
@@ -205,24 +216,27 @@ def complementarity_problem(game, seed: int = 0, start_profile: tuple | None = N
             u_index[k].append(idx)
     n_u = n - n_rho - n_mu
 
-    # the start: the profile's flow (every action keeps weight), the best response's values and
-    # gaps against it; reached states the start flow misses get a little mass (an infeasible start)
+    # the start: the profile's flow (every action keeps weight; reached states the start flow
+    # misses get a little mass), and values from the Bellman recursion along it with a margin
+    # delta_t(s) = start_nu / mu_t(s) added at every state, so that (c) holds with z = gap + delta:
+    # the start is feasible in (c) and every product rho z is at least pi start_nu
     x = np.empty(n)
     z = np.empty(n_rho)
-    floor = 1e-12
     for k, pop in enumerate(game.populations):
-        U, Q = best_response_values(mod.rewards[k], mod.succ[k], mod.prob[k], mod.terminal[k])
-        for t in range(T):
+        U = mod.terminal[k].copy()
+        for t in range(T - 1, -1, -1):
+            s_t, p_t = mod.transition_at(k, t)
+            Q = mod.rewards[k][t] + (p_t * U[s_t]).sum(axis=2)
+            mass = np.maximum(mod.flow[k][t], START_FLOOR)
+            U = Q.max(axis=1) + start_nu / mass
             idx = rho_index[k][t]
             on = idx >= 0
-            x[idx[on]] = np.maximum(mod.flow[k][t][:, None] * profile[k][t], floor)[on]
-            z[idx[on]] = (U[t][:, None] - Q[t])[on]
-            x[u_index[k][t][reach[k][t]]] = U[t][reach[k][t]]
+            x[idx[on]] = np.maximum(mass[:, None] * profile[k][t], START_FLOOR)[on]
+            z[idx[on]] = (U[:, None] - Q)[on]
+            x[u_index[k][t][reach[k][t]]] = U[reach[k][t]]
         for t in mu_times:
             idx = mu_index[k][t]
-            x[idx[idx >= 0]] = np.maximum(mod.flow[k][t][idx >= 0], floor)
-    rho = x[:n_rho]
-    z = np.maximum(z, 0.0) + 1.0 / rho   # rho z = rho gap + 1: every product starts near 1
+            x[idx[idx >= 0]] = np.maximum(mod.flow[k][t][idx >= 0], START_FLOOR)
     return ComplementarityProblem(game, cp, B, p, g0, succ, coupled_terminal, rho_index, mu_index, u_index,
                                   n_rho, n_mu, n_u, x, z)
 
@@ -424,28 +438,47 @@ def _positive(prob):
 
 
 def solve_complementarity(game, target: float = 1e-10, max_iterations: int = 200, deadline: float = np.inf,
-                          seed: int = 0, warm: int = 50, mix: float = 0.9, trace: list | None = None
-                          ) -> InteriorPointResult:
+                          seed: int = 0, warm: int = 50, mix: float = 0.9, start_nus: tuple = START_NUS,
+                          trace: list | None = None) -> InteriorPointResult:
     """Solve the complementarity system of ``game`` (see the module docstring) from the flow of
     ``warm`` fictitious-play iterations mixed with the uniform policy (weight ``mix`` on fictitious
     play), until the profile ``rho / mu`` has exact exploitability at most ``target`` (checked once
-    the complementarity ``sum rho z`` is below ``10 target``), ``max_iterations``, or the CPU
-    clock passes ``deadline``. Returns the best profile seen."""
+    the complementarity ``sum rho z`` is below ``10 target``), ``max_iterations`` per start, or the
+    CPU clock passes ``deadline``; a path that stalls is restarted with the next margin of
+    ``start_nus``. Returns the best profile seen (``iterations`` counts all starts)."""
     start_profile = None
     if warm:
         fp = iterative.fictitious_play(game, iterations=warm)
         start_profile = tuple(mix * pi + (1.0 - mix) / pi.shape[-1] for pi in fp.policy)
-    prob = complementarity_problem(game, seed, start_profile)
-    n_rho = prob.n_rho
+    best, total, reasons = None, 0, []
+    for start_nu in start_nus:
+        prob = complementarity_problem(game, seed, start_profile, start_nu)
+        found, its, nu, reason = _follow_path(prob, target, max_iterations, deadline, trace)
+        total += its
+        reasons.append(f"margin {start_nu:g}: {reason}")
+        if best is None or found.exploitability < best.exploitability:
+            best = found
+        if best.exploitability <= target or reason == "time budget spent":
+            break
+    reason = "converged" if best.exploitability <= target else "; ".join(reasons)
+    return InteriorPointResult(best, total, nu, reason)
+
+
+def _follow_path(prob: ComplementarityProblem, target, max_iterations, deadline, trace):
+    """Mehrotra's predictor–corrector iterations from the problem's start: ``(analysis of the best
+    profile seen, iterations, final nu, why it stopped)``."""
+    game, n_rho = prob.game, prob.n_rho
     positive = _positive(prob)
     x, z = prob.start_x.copy(), prob.start_z.copy()
-    best, stalled = None, 0
+    best, stalled, short = None, 0, 0
+    nu_history = []
     it, reason = 0, f"{max_iterations} iterations"
     for it in range(1, max_iterations + 1):
         tab = _Tables(prob, x)
         r = _residuals(prob, tab, x, z)
         rho = x[:n_rho]
         nu = float(rho @ z) / n_rho
+        nu_history.append(nu)
         if n_rho * nu <= 10.0 * target:
             current = analyse(game, _profile(prob, x), validate=False)
             improved = best is None or current.exploitability < best.exploitability
@@ -461,6 +494,9 @@ def solve_complementarity(game, target: float = 1e-10, max_iterations: int = 200
                 break
         if n_rho * nu <= 1e-250 or not np.isfinite(r).all():
             reason = f"numerical limit of the central path reached (target {target:g})"
+            break
+        if len(nu_history) > SLOW_ITERATIONS and nu > 0.5 * nu_history[-1 - SLOW_ITERATIONS]:
+            reason = f"path following stalled at iteration {it} (nu {nu:.3g} not halved in {SLOW_ITERATIONS})"
             break
         if clock() > deadline:
             reason = "time budget spent"
@@ -484,17 +520,30 @@ def solve_complementarity(game, target: float = 1e-10, max_iterations: int = 200
             dz = -(r_e + z * dx[:n_rho]) / rho
             return dx, dz
 
+        def step(dx, dz, fraction):
+            return min(_step_to_boundary(x[positive], dx[positive], fraction), _step_to_boundary(z, dz, fraction))
+
         dx, dz = direction(rho * z)                                   # predictor (affine scaling)
-        a = min(_step_to_boundary(x[positive], dx[positive], 1.0), _step_to_boundary(z, dz, 1.0))
+        a = step(dx, dz, 1.0)
         nu_aff = float((rho + a * dx[:n_rho]) @ (z + a * dz)) / n_rho
         sigma = (nu_aff / nu) ** 3
         dx, dz = direction(rho * z + dx[:n_rho] * dz - sigma * nu)   # corrector
         fraction = min(0.9999, max(0.9, 1.0 - nu))
-        a = min(_step_to_boundary(x[positive], dx[positive], fraction), _step_to_boundary(z, dz, fraction))
+        a = step(dx, dz, fraction)
+        for centering in CENTERING:   # a short step: more centring (the path bends where it is not monotone)
+            if a >= SHORT_STEP:
+                break
+            sigma = centering
+            dx, dz = direction(rho * z - sigma * nu)
+            a = step(dx, dz, fraction)
         if trace is not None:
             trace.append((nu, float(np.abs(r).max()), sigma, a))
+        short = short + 1 if a < STALLED_STEP else 0
+        if short >= 5:
+            reason = f"path following stalled at iteration {it} (steps below {STALLED_STEP:g})"
+            break
         x = x + a * dx
         z = z + a * dz
     if best is None:
         best = analyse(game, _profile(prob, x), validate=False)
-    return InteriorPointResult(best, it, float(x[:n_rho] @ z) / n_rho, reason)
+    return best, it, float(x[:n_rho] @ z) / n_rho, reason
