@@ -81,7 +81,7 @@ class PredatorPreyCapture(Game):
 
     def __init__(self, size: int = 6, horizon: int = 12, kappa: float = 1.0, capture_reward: float = 10.0,
                  step_cost: float = 0.1, safe_reward: float = 10.0, catch_cost: float = 100.0, eta: float = 1.0,
-                 noise: float = 0.1):
+                 noise: float = 0.2):
         if not isinstance(size, (int, np.integer)) or size < 5:
             raise ValueError(f"game {self.id}: size must be an integer >= 5, got {size!r}")
         if not 0.0 < kappa <= 1.0:

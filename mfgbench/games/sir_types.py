@@ -29,7 +29,9 @@ probability ``discharge``. R is absorbing (immune).
 
 **Rewards** per day: ``-cost_k(a)`` for the chosen action (young: distancing ``young_distance_cost``;
 old: ``old_distance_cost``, isolation ``isolation_cost``), minus ``sick_cost`` while infectious
-and ``hospital_cost`` in hospital. No terminal reward.
+and ``hospital_cost`` in hospital. At the horizon a vaccine arrives: the susceptible are safe,
+and an illness under way is charged its expected remaining cost (sick days still to come, and
+for the old the hospital stay they may still need), so that catching it late is no bargain.
 
 Each type trades its own distancing cost against its own infection risk, which depends on
 everybody's behaviour through the infected masses: the old, facing hospital, distance or
@@ -66,7 +68,7 @@ class SIRTypes(Game):
     id = "sir-types-v0"
     static_transitions = False
 
-    def __init__(self, stages: int = 1, horizon: int = 40, young_share: float = 0.7, beta: float = 0.6,
+    def __init__(self, stages: int = 1, horizon: int = 30, young_share: float = 0.7, beta: float = 0.6,
                  cross_contact: float = 0.5, old_contact: float = 0.5, distance_factor: float = 0.4,
                  isolate_factor: float = 0.1, recovery: float = 0.2, hospital: float = 0.3, discharge: float = 0.2,
                  young_distance_cost: float = 0.1, old_distance_cost: float = 0.1, isolation_cost: float = 0.2,
@@ -119,7 +121,9 @@ class SIRTypes(Game):
             pops.append(Population(type_name, S, len(self.action_cost[k]), mu0, state_labels=labels,
                                    links=tuple(links)))
         super().__init__(int(horizon), pops)
-        self._base = [self._base_transitions(k) for k in range(2)]
+        self._base = [self._base_transitions(k) for k in range(2)]   # read-only: handed out as they are
+        self._rewards = [self._reward_table(k) for k in range(2)]
+        self._terminal = [self._terminal_table(k) for k in range(2)]
         self.affine_coupling = self._declared_coupling()
 
     def infected(self, mus) -> np.ndarray:
@@ -152,22 +156,43 @@ class SIRTypes(Game):
         if k == 1:                              # H -> R
             succ[S - 2, :, 1] = S - 1
             prob[S - 2, :, :2] = (1.0 - self.discharge, self.discharge)
+        succ.setflags(write=False)
         return succ, prob
 
     def rewards(self, k, t, mf):
+        return self._rewards[k]
+
+    def _reward_table(self, k):
         S = self.populations[k].n_states
         state_cost = np.zeros(S)
         state_cost[self.infectious[k]] = self.sick_cost
         if k == 1:
             state_cost[S - 2] = self.hospital_cost
-        return -state_cost[:, None] - self.action_cost[k][None, :]
+        table = -state_cost[:, None] - self.action_cost[k][None, :]
+        table.setflags(write=False)
+        return table
+
+    def terminal(self, k, mf):
+        return self._terminal[k]
+
+    def _terminal_table(self, k):
+        """Minus the expected cost still ahead of an illness under way at the horizon."""
+        S, m = self.populations[k].n_states, self.m
+        stage_days = 1.0 / (m * self.recovery)
+        g = np.zeros(S)
+        if k == 1:
+            g[S - 2] = -self.hospital_cost / self.discharge
+        for i in range(1, m + 1):
+            g[i] = -self.sick_cost * (m - i + 1) * stage_days + (self.hospital * g[S - 2] if k == 1 else 0.0)
+        g.setflags(write=False)
+        return g
 
     def transitions(self, k, t, mf):
         succ, prob = self._base[k]
         prob = prob.copy()
         lam = self.infection_probability(k, mf.mu)
         prob[0, :, 0], prob[0, :, 1] = 1.0 - lam, lam
-        return succ.copy(), prob
+        return succ, prob
 
     def _declared_coupling(self):
         """Features: the infectious share of each type; transitions of S affine in them."""

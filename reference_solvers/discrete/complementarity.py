@@ -60,7 +60,11 @@ from reference_solvers.discrete.potential import InteriorPointResult
 from reference_solvers.discrete.problem import analyse, clock
 
 SHORT_STEP = 0.1
-CENTERING = (0.3, 0.6, 0.9)
+CENTERING = (0.5, 0.8)
+NEIGHBOURHOOD = 0.05
+"""Every product rho z is kept at least this fraction of their mean (a wide neighbourhood of the
+central path; less if the start is less central): Mehrotra's unguarded steps left it on
+sir-types-v0 and stalled."""
 STALLED_STEP = 1e-3
 SLOW_ITERATIONS = 15
 START_NUS = (1e-2, 1e-1, 1e-3)
@@ -472,6 +476,8 @@ def _follow_path(prob: ComplementarityProblem, target, max_iterations, deadline,
     x, z = prob.start_x.copy(), prob.start_z.copy()
     best, stalled, short = None, 0, 0
     nu_history = []
+    start_products = x[:n_rho] * z
+    gamma = min(NEIGHBOURHOOD, 0.5 * start_products.min() / start_products.mean())
     it, reason = 0, f"{max_iterations} iterations"
     for it in range(1, max_iterations + 1):
         tab = _Tables(prob, x)
@@ -520,22 +526,30 @@ def _follow_path(prob: ComplementarityProblem, target, max_iterations, deadline,
             dz = -(r_e + z * dx[:n_rho]) / rho
             return dx, dz
 
-        def step(dx, dz, fraction):
-            return min(_step_to_boundary(x[positive], dx[positive], fraction), _step_to_boundary(z, dz, fraction))
+        def step(dx, dz):
+            """The longest step (from the fraction to the boundary down) that keeps every product
+            rho z within the wide neighbourhood of the central path, and that step."""
+            fraction = min(0.9999, max(0.9, 1.0 - nu))
+            a = min(_step_to_boundary(x[positive], dx[positive], fraction), _step_to_boundary(z, dz, fraction))
+            while a > STALLED_STEP:
+                products = (rho + a * dx[:n_rho]) * (z + a * dz)
+                if products.min() >= gamma * products.mean():
+                    break
+                a *= 0.7
+            return a
 
         dx, dz = direction(rho * z)                                   # predictor (affine scaling)
-        a = step(dx, dz, 1.0)
+        a = min(_step_to_boundary(x[positive], dx[positive], 1.0), _step_to_boundary(z, dz, 1.0))
         nu_aff = float((rho + a * dx[:n_rho]) @ (z + a * dz)) / n_rho
         sigma = (nu_aff / nu) ** 3
         dx, dz = direction(rho * z + dx[:n_rho] * dz - sigma * nu)   # corrector
-        fraction = min(0.9999, max(0.9, 1.0 - nu))
-        a = step(dx, dz, fraction)
-        for centering in CENTERING:   # a short step: more centring (the path bends where it is not monotone)
+        a = step(dx, dz)
+        for centering in CENTERING:   # a short step: a plain centred direction (where the path bends)
             if a >= SHORT_STEP:
                 break
             sigma = centering
             dx, dz = direction(rho * z - sigma * nu)
-            a = step(dx, dz, fraction)
+            a = step(dx, dz)
         if trace is not None:
             trace.append((nu, float(np.abs(r).max()), sigma, a))
         short = short + 1 if a < STALLED_STEP else 0
