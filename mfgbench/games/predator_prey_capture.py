@@ -25,11 +25,13 @@ state "caught". So the prey's transitions depend on the predators' distribution.
   the prey mass its cell loses to capture per unit of predator mass there, times 10;
 - prey on a maze cell z choosing a: ``-catch_cost * kappa * mu_pred,t(z)`` (expected loss when
   caught) ``+ safe_reward * (1 - kappa mu_pred,t(z)) * P(move into the safe zone | z, a)`` (paid on
-  reaching safety, by those not caught) ``- eta log(mu_prey,t(z) + eps)``; prey in the safe zone or
-  caught earn nothing more. No terminal reward.
+  reaching safety, by those not caught) ``- eta log(mu_prey,t(z) + eps)``; prey in the safe zone
+  earn only the last term, caught prey nothing. No terminal reward.
 
-Both populations dislike crowding their own kind (``-eta log mu``, the entropy term of
-Pérolat et al.'s predator-prey): predators sharing a cell share its prey, and prey spread out.
+Both populations dislike crowding their own kind on every cell, the safe zone included
+(``-eta log mu``, the entropy term of Pérolat et al.'s predator-prey): predators sharing a cell
+share its prey, and prey spread out (also over the safe zone: without it, which safe cell a prey
+ends in would be a matter of indifference, and the equilibrium flow not unique there).
 
 **Equilibrium: certified, not known to be unique.** The reward coupling alone would make the
 game monotone: weighted by 10 (predators) and 1 (prey), the capture payoffs ``10 kappa mu_prey``
@@ -38,9 +40,11 @@ capture acts in the prey's *dynamics* (their flow loses mass where predators are
 reward is paid only by survivors, so the Lasry–Lions argument does not apply and uniqueness is
 not known. The reference solves the equilibrium's complementarity system with an interior-point
 Newton method (:mod:`reference_solvers.discrete.complementarity`) and is certified by its exact
-exploitability (<= 1e-8); the tests also start it from other profiles and find the same flow.
+exploitability (<= 1e-8); the tests also start it from the uniform policy instead of fictitious
+play and find the same flow (to 1e-6, up to the last move, where nothing coupled follows and the
+moves tie).
 
-``size`` is the size parameter (``horizon`` defaults to twice the default size).
+``size`` is the size parameter (the default horizon, 12, is twice the default size).
 """
 from __future__ import annotations
 
@@ -167,6 +171,13 @@ class PredatorPreyCapture(Game):
             return np.ones(self.populations[0].n_states)
         return np.r_[(~self.prey_safe).astype(float), 0.0]
 
+    def _on_grid(self, k):
+        """Per state: 1 on a grid cell (the safe zone included), 0 for "caught"."""
+        out = np.ones(self.populations[k].n_states)
+        if k == 1:
+            out[self.caught] = 0.0
+        return out
+
     def _capture_probability(self, mu_pred):
         """``kappa mu_pred(z)`` at every prey state (0 in the safe zone and once caught)."""
         on_pred = self.state_of[0][self.cells[1]]
@@ -182,7 +193,7 @@ class PredatorPreyCapture(Game):
         return out
 
     def rewards(self, k, t, mf):
-        crowd = -self.eta * np.log(mf.mu[k] + LOG_EPS) * self._on_maze(k)
+        crowd = -self.eta * np.log(mf.mu[k] + LOG_EPS) * self._on_grid(k)
         if k == 0:
             on_prey = self.state_of[1][self.cells[0]]
             captured = self.capture_reward * self.kappa * mf.mu[1][on_prey]
@@ -231,5 +242,5 @@ class PredatorPreyCapture(Game):
                 H_prey[row:row + 4, c] = -self.kappa * p_move[s, a]
                 H_prey[row + 4, c] = self.kappa
         return AffineCoupling.build(self.populations, [4, 5], [F_pred, F_prey], reward=[G_pred, G_prey],
-                                    transition=[None, H_prey], eta=[self.eta * self._on_maze(k) for k in range(2)],
+                                    transition=[None, H_prey], eta=[self.eta * self._on_grid(k) for k in range(2)],
                                     eps=LOG_EPS)

@@ -47,7 +47,8 @@ the same footprints), so the game is a weighted potential game, and with ``eta >
 monotone: ``sum_k w_k <r_k(mu) - r_k(mu'), mu_k - mu'_k> <= -||D - D'||^2 - eta sum_k w_k
 <log mu_k - log mu'_k, mu_k - mu'_k> < 0`` for mu != mu'. By the Lasry–Lions argument (with
 weights, since rescaling a type's rewards does not change its best responses) the equilibrium
-flow of every type is unique. Transitions do not depend on the mean field. The reference is
+flow of every type is unique at the coupled times t < T (the tests find it from two starts; at T
+nothing coupled follows, and the last moves may tie). Transitions do not depend on the mean field. The reference is
 the interior-point solution of the equilibrium's complementarity system
 (:mod:`reference_solvers.discrete.complementarity`), certified by its exact exploitability.
 
