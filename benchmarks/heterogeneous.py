@@ -77,7 +77,8 @@ def fresh(n):
         for g in GAMES:
             out = subprocess.run([sys.executable, "-c", FRESH, g], capture_output=True, text=True, check=True)
             runs[g].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print("| game | first solve in a new process: median CPU s (incl. imports, Numba cache) | median wall s | certified |")
+    print("| game | first solve in a new process: median CPU s (imports, Numba cache included) | median wall s "
+          "| certified |")
     print("|---|---:|---:|---|")
     for g in GAMES:
         print(f"| {g} | {statistics.median(r['cpu'] for r in runs[g]):.2f} | "

@@ -82,6 +82,7 @@ def w1_grid(mu: np.ndarray, nu: np.ndarray, shape: tuple, periodic: bool = False
 
 
 _GRAPH_CACHE: dict = {}
+ROUND_OFF = 1e-14
 
 
 def _graph_incidence(population):
@@ -106,9 +107,10 @@ def w1_graph(mu: np.ndarray, nu: np.ndarray, population) -> np.ndarray:
     inc, lengths = _graph_incidence(population)
     mu, nu = np.atleast_2d(np.asarray(mu, dtype=np.float64)), np.atleast_2d(np.asarray(nu, dtype=np.float64))
     supply = nu - mu
-    moving = np.flatnonzero(np.abs(supply).max(axis=1) > 0.0)
+    # round-off differences (a single state's mass 1 - 1e-16) need no transport and may have no edge to use
+    moving = np.flatnonzero(np.abs(supply).max(axis=1) > ROUND_OFF)
     out = np.zeros(mu.shape[0])
-    if moving.size == 0:
+    if moving.size == 0 or lengths.size == 0:
         return out
     blocks = sparse.kron(sparse.identity(moving.size, format="csr"), inc, format="csr")
     res = linprog(np.tile(lengths, moving.size), A_eq=blocks, b_eq=supply[moving].ravel(), bounds=(0, None),

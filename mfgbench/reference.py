@@ -35,7 +35,7 @@ import numpy as np
 from mfgbench.core import as_profile, evaluate
 
 DEFAULT_CACHE = Path("results") / "references"
-_SOLVER_FILES = ("certified.py", "iterative.py", "newton.py", "problem.py")
+_SOLVER_FILES = ("certified.py", "iterative.py", "newton.py", "problem.py", "complementarity.py")
 
 
 @dataclass(frozen=True)

@@ -210,8 +210,8 @@ class PredatorPreyCapture(Game):
             return np.broadcast_to(dest[:, None, :], (S, 4, 4)).copy(), np.array(p_move)
         caught = self._capture_probability(mf.mu[0])
         succ = np.concatenate([np.broadcast_to(dest[:, None, :], (S, 4, 4)), np.full((S, 4, 1), self.caught)], axis=2)
-        prob = np.concatenate([p_move * (1.0 - caught)[:, None, None], np.broadcast_to(caught[:, None, None], (S, 4, 1))],
-                              axis=2)
+        moved = p_move * (1.0 - caught)[:, None, None]
+        prob = np.concatenate([moved, np.broadcast_to(caught[:, None, None], (S, 4, 1))], axis=2)
         return succ.astype(np.int64), prob
 
     def _declared_coupling(self):

@@ -58,7 +58,6 @@ well under a second.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from mfgbench.games.base import Game, Population
 from mfgbench.games.coupling import AffineCoupling

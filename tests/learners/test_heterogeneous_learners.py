@@ -20,11 +20,19 @@ def test_fictitious_play_lowers_exploitability_twentyfold_in_the_standard_budget
     assert res.final["exploitability"] <= uniform / 20.0
 
 
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    """One certified reference per game for the whole module (cached in a temporary folder)."""
+    folder = tmp_path_factory.mktemp("references")
+    return lambda game: mb.reference(game, cache_path=folder)
+
+
 @pytest.mark.parametrize("game_id", HETEROGENEOUS)
 @pytest.mark.parametrize("learner", TABULAR)
-def test_every_tabular_learner_is_scored_per_type(game_id, learner, tmp_path):
+def test_every_tabular_learner_is_scored_per_type(game_id, learner, references):
     game = mb.make(game_id)
-    ref = mb.reference(game, cache_path=tmp_path)
+    ref = references(game)
+    assert ref.certified
     res = mb.run_trial(game, learner, iterations=3, seed=1, reference=ref)
     final = res.final
     K = game.n_populations
