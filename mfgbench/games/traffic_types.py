@@ -52,8 +52,8 @@ nothing coupled follows, and the last moves may tie). Transitions do not depend 
 the interior-point solution of the equilibrium's complementarity system
 (:mod:`reference_solvers.discrete.complementarity`), certified by its exact exploitability.
 
-``length`` is the size parameter (states grow linearly in it); the default road solves in
-well under a second.
+``length`` is the size parameter (states grow linearly in it); the default road's reference
+takes about 2 CPU seconds (``benchmarks/heterogeneous.py``).
 """
 from __future__ import annotations
 
