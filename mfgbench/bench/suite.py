@@ -354,7 +354,8 @@ def neural_trials(seeds) -> list:
 def standard() -> Suite:
     games = [g for g in ["crowd-1d-v0", "beach-bar-v0", "lq-v0", "sis-v0", "predator-prey-v0",
                          "traffic-2type-v0", "garnet-v0", "ring-road-v0", "crowd-continuous-v0",
-                         "segregation-2pop-v0"] if _registered(g)]
+                         "segregation-2pop-v0", "predator-prey-capture-v0", "traffic-3type-v0", "sir-types-v0"]
+             if _registered(g)]
     tabular = grid(games, _available(TABULAR), [0, 1, 2], 100)
     return Suite("standard", tuned(tabular) + paper_presets(tabular) + neural_trials([0, 1, 2]))
 
