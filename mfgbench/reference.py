@@ -19,7 +19,7 @@ games and discretized registered continuous games (ids ``<id>@nx..-nt..-a..-v..`
 :mod:`reference_solvers.pde.discretize`) are cached; games built by hand are not (their id
 does not name their definition). ``cache_dir`` is the argument, else the environment variable
 ``MFGBENCH_CACHE``, else ``results/references`` under the working directory. Files are
-written atomically (temporary file + ``os.replace``). A cached profile is never trusted:
+written atomically (:mod:`mfgbench.files`: temporary file + ``os.replace``, mode 0666 less the umask). A cached profile is never trusted:
 it is re-verified by one exact evaluation when loaded, and used only if it certifies the
 requested tolerance; an entry that cannot be read (truncated, empty, wrong shapes) is
 solved again and overwritten.
@@ -27,9 +27,9 @@ solved again and overwritten.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from mfgbench.core import as_profile, evaluate
+from mfgbench.files import write_bytes_atomic
 
 DEFAULT_CACHE = Path("results") / "references"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -112,23 +113,11 @@ def _cacheable(game) -> bool:
     return game.id in registered or _bridged(game) and game.id.split("@", 1)[0] in registered
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _save(folder: Path, key: str, game, profile, meta: dict) -> None:
-    _atomic_write(folder / f"{key}.npz",
-                  lambda fh: np.savez(fh, **{f"policy_{k}": pi for k, pi in enumerate(profile)}))
-    _atomic_write(folder / f"{key}.json", lambda fh: fh.write(json.dumps(meta, indent=1, default=repr).encode()))
+    buf = io.BytesIO()
+    np.savez(buf, **{f"policy_{k}": pi for k, pi in enumerate(profile)})
+    write_bytes_atomic(folder / f"{key}.npz", buf.getvalue())
+    write_bytes_atomic(folder / f"{key}.json", json.dumps(meta, indent=1, default=repr).encode())
 
 
 def _load(folder: Path, key: str, game):

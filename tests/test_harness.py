@@ -18,6 +18,7 @@ import numba
 import numpy as np
 import pytest
 
+import mfgbench as mb
 from mfgbench.bench import Suite, TrialSpec, resume, run_suite, schedule, store
 from mfgbench.bench.executors import usable_cores
 from mfgbench.bench.progress import CostModel, eta
@@ -161,14 +162,16 @@ def test_the_learner_time_of_a_trial_leaves_kernel_compilation_out():
 
 # ----------------------------------------------------------------------------- store
 @pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
-def test_result_files_follow_the_umask(tmp_path, mask, mode):
+def test_result_and_reference_files_follow_the_umask(tmp_path, mask, mode):
     old = os.umask(mask)
     try:
         store.write_json_atomic(tmp_path / "a.json", {"x": 1})
         store.write_npz_atomic(tmp_path / "b.npz", x=np.zeros(2))
+        mb.reference(mb.make("left-right-v0"), cache_path=tmp_path / "references")
     finally:
         os.umask(old)
-    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {mode}
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) == 4 and {stat.S_IMODE(p.stat().st_mode) for p in written} == {mode}
 
 
 def test_only_temporaries_whose_writer_is_dead_are_cleaned(tmp_path):

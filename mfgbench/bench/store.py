@@ -30,13 +30,12 @@ import io
 import json
 import math
 import os
-import re
-import secrets
-import socket
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from mfgbench.files import _TEMPORARY, host, write_bytes_atomic, writer_tag
 
 try:
     import fcntl
@@ -69,45 +68,6 @@ def _clean(obj):
 
 def dumps(obj) -> str:
     return json.dumps(_clean(obj), default=_json_default, allow_nan=False)
-
-
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
-
-
-def writer_tag() -> str:
-    """Who writes: ``<pid>@<host>`` (in temporary and lock files)."""
-    return f"{os.getpid()}@{_host()}"
-
-
-_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]+)\.[0-9a-f]+\.tmp$")
-
-
-def _new_temporary(path: Path) -> tuple[int, Path]:
-    """A new temporary beside ``path``, created with mode 0666 (the umask then applies, as for
-    any file the user creates; ``tempfile.mkstemp`` would force 0600)."""
-    while True:
-        tmp = path.parent / f".{path.name}.{writer_tag()}.{secrets.token_hex(4)}.tmp"
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
-def write_bytes_atomic(path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _new_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_json_atomic(path, obj) -> None:
@@ -170,7 +130,7 @@ def remove_orphan_temporaries(folder) -> list:
     if folder.is_dir():
         for tmp in folder.glob(".*.tmp"):
             m = _TEMPORARY.match(tmp.name)
-            if m and m["host"] == _host() and not _alive(int(m["pid"])):
+            if m and m["host"] == host() and not _alive(int(m["pid"])):
                 tmp.unlink(missing_ok=True)
                 removed.append(tmp)
     return removed
