@@ -9,26 +9,36 @@ toolkit, on the same games:
   (OpenSpiel ``MirrorDescent(lr=0.1)``, MFGLib ``OnlineMirrorDescent(alpha=0.1)``, ours
   ``MirrorDescent``).
 
-Per game it prints the median time of one iteration in each toolkit and their ratio, the
-exploitability the peer reports for its final policy, that same policy's exploitability by
+Per game it prints the time of one iteration in each toolkit, wall and CPU
+(``time.process_time``), and their ratios, the exploitability the peer reports for its final policy, that same policy's exploitability by
 our exact evaluator (float64), and ours after the same iterations; where values differ, the
 output says why and checks the explanation (OpenSpiel's (x, t)-keyed value cache, against a
 value cache keyed by (x, t, previous action) over OpenSpiel's own state machine; MFGLib's
 float32, against MFGLib rerun in float64). It also checks that our ports of the MFGLib
 classics give MFGLib's exploitability for the same policies (uniform and random).
 
+Timing is interleaved so that a change of load hits both contenders alike: a fresh run of the
+peer, then a fresh run of ours, for the same iterations, repeated ``--pairs`` times (default 3;
+A B A B ...). A run's time is the median of its iterations; a side's time is the median over the
+pairs, and a ratio is the median of the pairs' ratios. CPU time is the steadier figure on a
+shared machine, so the targets are judged on it; the load (``os.getloadavg``) is printed at the
+start, before each section and at the end. Our kernels are compiled before anything is timed.
+
 Run in a separate environment holding the peers (see benchmarks/README.md):
-``/tmp/peers-venv/bin/python benchmarks/peers.py [--quick] [--peer mfglib] [--games sis-v0,...]``. Without the peers installed it
-says so and exits 0.
+``/tmp/peers-venv/bin/python benchmarks/peers.py [--quick] [--pairs 3] [--peer mfglib] [--games sis-v0,...]``
+(about 25 minutes in full on this 2-core machine, 1-2 minutes with ``--quick``). Without the
+peers installed it says so and exits 0.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import re
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,6 +53,8 @@ from mfgbench.learners.mirror_descent import MirrorDescent, MirrorDescentConfig 
 LR = 0.1
 TARGET_OPENSPIEL = 100.0
 TARGET_MFGLIB = 30.0
+PAIRS = 3
+"""Interleaved (peer, ours) run pairs per comparison: the medians are over these."""
 
 
 def _have(module):
@@ -71,20 +83,54 @@ def per_iteration_wall_cpu(step, n):
     return statistics.median(walls), statistics.median(cpus)
 
 
-def run_ours(game, learner, n, repeats=3, cpu=False):
-    """Median per-iteration time of our learner (median over ``repeats`` fresh runs of
-    ``n`` iterations) and the exploitability of the final policy; with ``cpu``, also the
-    median CPU time: ``(wall, cpu, exploitability)``."""
-    walls, cpus, policy = [], [], None
-    for _ in range(repeats):
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+@dataclass
+class Timing:
+    """Per-iteration seconds of the peer and of ours over interleaved run pairs: each side's
+    median over the pairs, and the median of the pairs' ratios (peer / ours)."""
+
+    peer_wall: float
+    peer_cpu: float
+    ours_wall: float
+    ours_cpu: float
+    wall_ratio: float
+    cpu_ratio: float
+    pairs: int
+
+
+def interleaved(peer_run, our_run, pairs):
+    """Run ``peer_run()`` then ``our_run()``, ``pairs`` times (A B A B ...); each returns the
+    (wall, cpu, result) of one fresh run, times per iteration. Returns the ``Timing`` and the
+    last results of both (the runs are deterministic: every pair computes the same iterates)."""
+    rows = []
+    for _ in range(pairs):
+        pw, pc, peer_result = peer_run()
+        ow, oc, our_result = our_run()
+        rows.append((pw, pc, ow, oc))
+    pw, pc, ow, oc = (statistics.median(col) for col in zip(*rows))
+    ratio = lambda a, b: a / b if b > 0 else float("inf")  # noqa: E731
+    return (Timing(pw, pc, ow, oc, statistics.median(ratio(r[0], r[2]) for r in rows),
+                   statistics.median(ratio(r[1], r[3]) for r in rows), pairs), peer_result, our_result)
+
+
+def our_run(game, learner, n):
+    """One fresh run of our ``learner`` for ``n`` iterations: ``(wall, cpu, policy)`` per iteration."""
+    def run():
         lrn = learner(game)
-        w, c = per_iteration_wall_cpu(lrn.step, n)
-        walls.append(w)
-        cpus.append(c)
-        policy = lrn.policy
-    if cpu:
-        return statistics.median(walls), statistics.median(cpus), mb.exploitability(game, policy)
-    return statistics.median(walls), mb.exploitability(game, policy)
+        wall, cpu = per_iteration_wall_cpu(lrn.step, n)
+        return wall, cpu, lrn.policy
+    return run
+
+
+def run_ours(game, learner, n):
+    """Median per-iteration wall time of our learner over ``PAIRS`` fresh runs, and the final
+    exploitability (used where the peer fails and there is nothing to interleave with)."""
+    runs = [our_run(game, learner, n)() for _ in range(PAIRS)]
+    return statistics.median(r[0] for r in runs), mb.exploitability(game, runs[-1][2])
 
 
 def ours_fp(game):
@@ -99,6 +145,17 @@ def _fmt_ratio(ratio, target):
     if target is None:
         return f"{ratio:8.0f}x"
     return f"{ratio:8.0f}x {'(target >= %.0fx: %s)' % (target, 'met' if ratio >= target else 'NOT MET')}"
+
+
+def print_timing(peer, timing, target, indent):
+    """Wall and CPU lines of one comparison; the target is judged on the CPU ratio."""
+    note = f"(median of {timing.pairs} interleaved pairs)"
+    print(f"{indent}time / iteration   {peer} {1e3 * timing.peer_wall:10.2f} ms   "
+          f"ours {1e3 * timing.ours_wall:8.3f} ms   "
+          f"ratio {_fmt_ratio(timing.wall_ratio, None)}   wall {note}")
+    print(f"{indent}CPU / iteration    {peer} {1e3 * timing.peer_cpu:10.2f} ms   "
+          f"ours {1e3 * timing.ours_cpu:8.3f} ms   "
+          f"ratio {_fmt_ratio(timing.cpu_ratio, target)}")
 
 
 # -- OpenSpiel ----------------------------------------------------------------------------------
@@ -206,12 +263,12 @@ def openspiel_true_exploitability(os_game, policy):
     return solve(True) - solve(False)
 
 
-def openspiel_section(n_iter, only=None):
+def openspiel_section(n_iter, only=None, pairs=PAIRS):
     import pyspiel
     from open_spiel.python.mfg import games as _registered  # noqa: F401  (registers the Python games)
     from open_spiel.python.mfg.algorithms import fictitious_play, mirror_descent, nash_conv
-    print(f"\n== OpenSpiel {_version('open_spiel')} ({n_iter} iterations each; "
-          f"time = median of one iteration; exploitability of the final policy)")
+    print(f"\n== OpenSpiel {_version('open_spiel')} ({n_iter} iterations each; time = median of one iteration, "
+          f"median over {pairs} interleaved pairs; exploitability of the final policy; {load()})")
     rows = []
     for os_name, our_id, params, parse, why in OPENSPIEL_GAMES:
         if only and not ({os_name, our_id} & only):
@@ -222,22 +279,26 @@ def openspiel_section(n_iter, only=None):
         check_game = pyspiel.load_game("python_mfg_crowd_modelling") if os_name == "mfg_crowd_modelling" else os_game
         for algo in ("fictitious play", "mirror descent"):
             if algo == "fictitious play":
-                solver = fictitious_play.FictitiousPlay(os_game)
+                make_solver = lambda: fictitious_play.FictitiousPlay(os_game)  # noqa: E731
                 ours = ours_fp
             else:
-                solver = mirror_descent.MirrorDescent(os_game, lr=LR)
+                make_solver = lambda: mirror_descent.MirrorDescent(os_game, lr=LR)  # noqa: E731
                 ours = ours_md
-            t_peer = per_iteration(solver.iteration, n_iter)
+
+            def peer_run():
+                solver = make_solver()
+                wall, cpu = per_iteration_wall_cpu(solver.iteration, n_iter)
+                return wall, cpu, solver
+            timing, solver, our_policy = interleaved(peer_run, our_run(game, ours, n_iter), pairs)
             os_policy = solver.get_policy()
             peer_expl = nash_conv.NashConv(os_game, os_policy).nash_conv()
             profile = openspiel_policy_arrays(os_game, os_policy, game, parse)
             exact_of_peer = mb.exploitability(game, profile)
-            t_ours, our_expl = run_ours(game, ours, n_iter)
+            our_expl = mb.exploitability(game, our_policy)
             target = TARGET_OPENSPIEL if (algo == "fictitious play" and our_id != "crowd-1d-v0") else None
-            rows.append((os_name, our_id, algo, t_peer, t_ours, target, peer_expl, exact_of_peer, our_expl))
+            rows.append(("OpenSpiel", os_name, our_id, algo, timing, target))
             print(f"\n{os_name} vs {our_id}, {algo}")
-            print(f"  time / iteration   OpenSpiel {1e3 * t_peer:10.2f} ms   ours {1e3 * t_ours:8.3f} ms   "
-                  f"ratio {_fmt_ratio(t_peer / t_ours, target)}")
+            print_timing("OpenSpiel", timing, target, "  ")
             print(f"  exploitability     OpenSpiel reports {peer_expl:.6f}; the same policy, exact here: "
                   f"{exact_of_peer:.6f}; ours after {n_iter} iterations: {our_expl:.6f}")
             if abs(peer_expl - exact_of_peer) > 1e-6 * max(1.0, abs(exact_of_peer)):
@@ -302,10 +363,10 @@ def _mfglib_expl(env, pi, dtype):
         torch.set_default_dtype(old)
 
 
-def _mfglib_run(alg, env, n_iter, dtype, cpu=False):
-    """Median time of one ``step_next_state`` over ``n_iter`` (MFGLib's ``solve`` also scores
-    every iterate; only the algorithm's step is timed, as for ours) and the final policy; with
-    ``cpu``, ``(wall, cpu, policy)`` with the median CPU time as well."""
+def _mfglib_run(alg, env, n_iter, dtype):
+    """Median wall and CPU time of one ``step_next_state`` over ``n_iter`` from the uniform policy
+    (MFGLib's ``solve`` also scores every iterate; only the algorithm's step is timed, as for
+    ours), and the final policy: ``(wall, cpu, policy)``."""
     import torch
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -318,9 +379,7 @@ def _mfglib_run(alg, env, n_iter, dtype, cpu=False):
             state = alg.step_next_state(state, None, None)
             walls.append(time.perf_counter() - start)
             cpus.append(time.process_time() - c0)
-        if cpu:
-            return statistics.median(walls), statistics.median(cpus), state.pi
-        return statistics.median(walls), state.pi
+        return statistics.median(walls), statistics.median(cpus), state.pi
     finally:
         torch.set_default_dtype(old)
 
@@ -331,15 +390,16 @@ def _to_profile(pi, game):
     return (arr / arr.sum(axis=-1, keepdims=True),)
 
 
-def mfglib_section(n_iter, only=None):
+def mfglib_section(n_iter, only=None, pairs=PAIRS):
     import torch
     from mfglib.alg import FictitiousPlay as LibFP
     from mfglib.alg import OnlineMirrorDescent as LibOMD
     # one intra-op thread: MFGLib's tensors are tiny, and on a shared machine a second torch
     # thread only adds wake-up latency (measured: steps of 15-20 ms instead of 0.2-0.5 ms)
     torch.set_num_threads(1)
-    print(f"\n== MFGLib {_version('mfglib')} ({n_iter} iterations each; time = median of one iteration; "
-          f"MFGLib default float32 and rerun in float64; ours exact float64)")
+    print(f"\n== MFGLib {_version('mfglib')} ({n_iter} iterations each; time = median of one iteration, median "
+          f"over {pairs} interleaved pairs; MFGLib default float32 (timed) and rerun in float64; ours exact float64; "
+          f"{load()})")
     rows, mismatches = [], []
     for name, our_id in MFGLIB_GAMES:
         if only and not ({name, our_id} & only):
@@ -352,11 +412,12 @@ def mfglib_section(n_iter, only=None):
                                     ("mirror descent", LibOMD(alpha=LR), ours_md)):
             print(f"  {algo}")
             try:
-                t32, c32, pi32 = _mfglib_run(lib_alg, env32, n_iter, torch.float32, cpu=True)
-                _, pi64 = _mfglib_run(lib_alg, env64, n_iter, torch.float64)
+                _, _, pi64 = _mfglib_run(lib_alg, env64, n_iter, torch.float64)
+                timing, pi32, our_policy = interleaved(lambda: _mfglib_run(lib_alg, env32, n_iter, torch.float32),
+                                                       our_run(game, ours, n_iter), pairs)
             except Exception as exc:  # noqa: BLE001  (a peer's failure is a result to report)
                 t_ours, our_expl = run_ours(game, ours, n_iter)
-                rows.append((name, our_id, algo, float("nan"), t_ours, None))
+                rows.append(("MFGLib", name, our_id, algo, None, None, t_ours))
                 print(f"    MFGLib fails on this game: {type(exc).__name__}: {exc}")
                 print(f"    ours {1e3 * t_ours:8.3f} ms / iteration, exploitability {our_expl:.3e}")
                 continue
@@ -364,13 +425,10 @@ def mfglib_section(n_iter, only=None):
             e64 = _mfglib_expl(env64, pi64, torch.float64)
             exact32 = mb.exploitability(game, _to_profile(pi32, game))
             exact64 = mb.exploitability(game, _to_profile(pi64, game))
-            t_ours, c_ours, our_expl = run_ours(game, ours, n_iter, cpu=True)
+            our_expl = mb.exploitability(game, our_policy)
             target = TARGET_MFGLIB if algo == "fictitious play" else None
-            rows.append((name, our_id, algo, t32, t_ours, target, e32, e64, exact64, our_expl, c32, c_ours))
-            print(f"    time / iteration  MFGLib {1e3 * t32:9.2f} ms   ours {1e3 * t_ours:8.3f} ms   "
-                  f"ratio {_fmt_ratio(t32 / t_ours, target)}")
-            print(f"    CPU / iteration   MFGLib {1e3 * c32:9.2f} ms   ours {1e3 * c_ours:8.3f} ms   "
-                  f"ratio {c32 / c_ours if c_ours > 0 else float('inf'):8.0f}x")
+            rows.append(("MFGLib", name, our_id, algo, timing, target))
+            print_timing("MFGLib", timing, target, "    ")
             print(f"    exploitability    MFGLib float32 {e32:.3e} (its policy, exact: {exact32:.3e}); "
                   f"MFGLib float64 {e64:.3e} (exact: {exact64:.3e}); ours {our_expl:.3e}")
             gap32, gap64 = abs(e32 - exact32), abs(e64 - exact64)
@@ -423,7 +481,7 @@ def mfglib_fp_lowest_ties(env64, game, n_iter):
 
     lib_fp.Greedy_Policy = lowest
     try:
-        _, pi = _mfglib_run(LibFP(alpha=0.0), env64, n_iter, torch.float64)
+        _, _, pi = _mfglib_run(LibFP(alpha=0.0), env64, n_iter, torch.float64)
     finally:
         lib_fp.Greedy_Policy = original
     return mb.exploitability(game, _to_profile(pi, game))
@@ -508,36 +566,30 @@ def game_function_seconds(game):
     return per_iteration(calls, 200)
 
 
-def summary(os_rows, lib_rows, mismatches):
-    print("\n== Summary (time per iteration, ms; ratio = peer / ours)")
-    print(f"{'peer game':38s} {'ours':22s} {'algorithm':16s} {'peer':>10s} {'ours':>9s} {'ratio':>8s}  target"
-          + ("   (CPU: peer, ours, ratio)" if lib_rows else ""))
-    for r in os_rows:
-        name, our_id, algo, tp, to, target = r[:6]
-        mark = "" if target is None else f">= {target:.0f}x {'met' if tp / to >= target else 'NOT MET'}"
-        print(f"{'OpenSpiel ' + name:38s} {our_id:22s} {algo:16s} {1e3 * tp:10.2f} {1e3 * to:9.3f} "
-              f"{tp / to:8.0f}  {mark}")
-    for r in lib_rows:
-        name, our_id, algo, tp, to, target = r[:6]
-        if tp != tp:
-            print(f"{'MFGLib ' + name:38s} {our_id:22s} {algo:16s} {'fails':>10s} {1e3 * to:9.3f}")
+def summary(rows, mismatches, with_mfglib):
+    print("\n== Summary (time per iteration, ms, median over interleaved pairs; ratio = peer / ours, "
+          "median of the pairs' ratios; targets judged on CPU)")
+    print(f"{'peer game':38s} {'ours':22s} {'algorithm':16s} {'peer wall':>10s} {'ours wall':>10s} {'ratio':>7s}"
+          f" {'peer CPU':>10s} {'ours CPU':>10s} {'ratio':>7s}  target")
+    for peer, name, our_id, algo, timing, target, *rest in rows:
+        head = f"{peer + ' ' + name:38s} {our_id:22s} {algo:16s}"
+        if timing is None:
+            print(f"{head} {'fails':>10s} {1e3 * rest[0]:10.3f}")
             continue
-        mark = "" if target is None else f">= {target:.0f}x {'met' if tp / to >= target else 'NOT MET'}"
-        cpu = ""
-        if len(r) >= 12 and r[11] > 0:
-            cpu = f"   CPU {1e3 * r[10]:8.2f} {1e3 * r[11]:8.3f} {r[10] / r[11]:6.0f}x"
-        print(f"{'MFGLib ' + name:38s} {our_id:22s} {algo:16s} {1e3 * tp:10.2f} {1e3 * to:9.3f} "
-              f"{tp / to:8.0f}  {mark:15s}{cpu}")
-    missed = [r for r in lib_rows if r[5] is not None and r[3] == r[3] and r[3] / r[4] < r[5]]
+        mark = "" if target is None else f">= {target:.0f}x {'met' if timing.cpu_ratio >= target else 'NOT MET'}"
+        print(f"{head} {1e3 * timing.peer_wall:10.2f} {1e3 * timing.ours_wall:10.3f} {timing.wall_ratio:6.0f}x"
+              f" {1e3 * timing.peer_cpu:10.2f} {1e3 * timing.ours_cpu:10.3f} {timing.cpu_ratio:6.0f}x  {mark}")
+    missed = [r for r in rows if r[0] == "MFGLib" and r[4] is not None and r[5] is not None and r[4].cpu_ratio < r[5]]
     if missed:
         print("\nWhere the MFGLib target is missed, the share of our iteration spent in the game's own Python "
               "functions (rewards, and transitions when they depend on the mean field) and the MeanField "
               "objects passed to them:")
-        for name, our_id, algo, tp, to, target in (r[:6] for r in missed):
+        for _, name, our_id, algo, timing, target in missed:
             inside = game_function_seconds(mb.make(our_id))
+            to = timing.ours_wall
             print(f"  {our_id:22s} ours {1e6 * to:7.1f} us per iteration, of which {1e6 * inside:7.1f} us "
-                  f"({100 * inside / to:3.0f}%) in the game's functions; MFGLib {1e6 * tp:7.1f} us")
-    if lib_rows:
+                  f"({100 * inside / to:3.0f}%) in the game's functions; MFGLib {1e6 * timing.peer_wall:7.1f} us")
+    if with_mfglib:
         print("\nPort check against MFGLib (float64, same policy): "
               + ("all same to 1e-9" if not mismatches else f"{len(mismatches)} MISMATCH(ES):"))
         for our_id, label, ours, theirs in mismatches:
@@ -550,6 +602,8 @@ def main(argv=None):
     ap.add_argument("--openspiel-iterations", type=int, default=10,
                     help="iterations per algorithm on OpenSpiel's games (its predator-prey takes ~10 s each)")
     ap.add_argument("--quick", action="store_true", help="5 and 3 iterations (a smoke run)")
+    ap.add_argument("--pairs", type=int, default=PAIRS,
+                    help="interleaved (peer, ours) run pairs per comparison; medians over them (>= 3 for a figure)")
     ap.add_argument("--peer", choices=("both", "openspiel", "mfglib"), default="both",
                     help="run only one peer's section (the OpenSpiel one takes most of the ~10 min)")
     ap.add_argument("--games", default="",
@@ -560,6 +614,8 @@ def main(argv=None):
     known = {n for row in OPENSPIEL_GAMES for n in row[:2]} | {n for row in MFGLIB_GAMES for n in row}
     if only and only - known:
         ap.error(f"unknown game(s) {sorted(only - known)}; known: {sorted(known)}")
+    if args.pairs < 1:
+        ap.error(f"--pairs must be >= 1, got {args.pairs}")
     n_iter = 5 if args.quick else args.iterations
     n_os = 3 if args.quick else args.openspiel_iterations
     has_os, has_lib = _have("pyspiel"), _have("mfglib")
@@ -570,14 +626,17 @@ def main(argv=None):
     for module, ok in (("OpenSpiel (open-spiel==2.0.2)", has_os), ("MFGLib (mfglib==0.3.0)", has_lib)):
         if not ok:
             print(f"peers: {module} is not installed; its section is skipped.")
+    print(f"# {' '.join(['benchmarks/peers.py'] + list(argv if argv is not None else sys.argv[1:]))} at "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {load()}")
     # compile our kernels before timing anything
     for gid in ("crowd-1d-v0",):
         ours_fp(mb.make(gid)).step()
         ours_md(mb.make(gid)).step()
-    os_rows = openspiel_section(n_os, only) if has_os and args.peer in ("both", "openspiel") else []
-    lib_rows, mismatches = mfglib_section(n_iter, only) if has_lib and args.peer in ("both", "mfglib") \
-        else ([], [])
-    summary(os_rows, lib_rows, mismatches)
+    os_rows = openspiel_section(n_os, only, args.pairs) if has_os and args.peer in ("both", "openspiel") else []
+    with_mfglib = has_lib and args.peer in ("both", "mfglib")
+    lib_rows, mismatches = mfglib_section(n_iter, only, args.pairs) if with_mfglib else ([], [])
+    summary(os_rows + lib_rows, mismatches, with_mfglib)
+    print(f"\nend: {load()}")
     return 0
 
 

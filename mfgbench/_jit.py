@@ -2,8 +2,20 @@
 
 Kernels are compiled on first call and cached on disk (``cache=True``), so a clean
 clone pays the compile once. Signatures stay few: float64 arrays, int64 indices.
+
+Parallel kernels run on Numba's OpenMP layer with idle threads asleep (``OMP_WAIT_POLICY=PASSIVE``)
+unless the environment says otherwise (``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` set): by default
+GNU OpenMP's idle threads spin, and on a machine whose other core is busy the spinning thread
+steals the time slices the working one needs (``benchmarks/threads_under_load.py``: the 1D PDE
+solve took up to 2.8x as long with 2 spinning threads as with one; asleep, it never takes longer).
+This must be set before the OpenMP runtime loads, i.e. before the first parallel kernel runs.
 """
-import numba
+import os
+
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+import numba  # noqa: E402
 
 jit = numba.njit(cache=True, nogil=True)
 """Decorator for the toolkit's compute kernels (nopython, cached, GIL released)."""

@@ -14,11 +14,15 @@ cannot reach ``tol`` the best profile found is returned with ``certified=False``
 
 Cache: ``<cache_dir>/<game id>/<key>.npz`` (the profile) and ``<key>.json`` (metadata),
 ``key`` a hash of the game id, its parameters and the solver's code version (a hash of
-the solver sources). ``cache_dir`` is the argument, else the environment variable
+the solver sources, and for a discretized continuous game, of the discretization). Registered
+games and discretized registered continuous games (ids ``<id>@nx..-nt..-a..-v..``, see
+:mod:`reference_solvers.pde.discretize`) are cached; games built by hand are not (their id
+does not name their definition). ``cache_dir`` is the argument, else the environment variable
 ``MFGBENCH_CACHE``, else ``results/references`` under the working directory. Files are
 written atomically (temporary file + ``os.replace``). A cached profile is never trusted:
 it is re-verified by one exact evaluation when loaded, and used only if it certifies the
-requested tolerance.
+requested tolerance; an entry that cannot be read (truncated, empty, wrong shapes) is
+solved again and overwritten.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +40,10 @@ import numpy as np
 from mfgbench.core import as_profile, evaluate
 
 DEFAULT_CACHE = Path("results") / "references"
-_SOLVER_FILES = ("certified.py", "iterative.py", "newton.py", "problem.py")
+_ROOT = Path(__file__).resolve().parent.parent
+_SOLVER_FILES = tuple(f"reference_solvers/discrete/{name}.py"
+                      for name in ("certified", "iterative", "newton", "problem", "potential"))
+_BRIDGE_FILES = ("reference_solvers/pde/discretize.py", "mfgbench/games/continuous.py")
 
 
 @dataclass(frozen=True)
@@ -66,12 +74,12 @@ class Reference:
     cached: bool = False
 
 
-def code_version() -> str:
-    """Hash of the solver sources: a cached reference from other code is not reused."""
+def code_version(bridged: bool = False) -> str:
+    """Hash of the solver sources (and of the discretization for a discretized continuous
+    game): a cached reference from other code is not reused."""
     h = hashlib.sha256()
-    base = Path(__file__).resolve().parent.parent / "reference_solvers" / "discrete"
-    for name in _SOLVER_FILES:
-        p = base / name
+    for name in _SOLVER_FILES + (_BRIDGE_FILES if bridged else ()):
+        p = _ROOT / name
         h.update(name.encode())
         h.update(p.read_bytes() if p.exists() else b"")
     return h.hexdigest()[:16]
@@ -85,16 +93,23 @@ def cache_dir(path=None) -> Path:
     return Path(env) if env else DEFAULT_CACHE
 
 
+def _bridged(game) -> bool:
+    return getattr(game, "continuous", None) is not None and "@" in game.id
+
+
 def cache_key(game) -> str:
-    """Hash of game id, parameters and solver code version."""
+    """Hash of game id, parameters (for a discretized game: the continuous game's and the grid's)
+    and solver code version."""
     params = json.dumps(getattr(game, "params", {}), sort_keys=True, default=repr)
-    blob = json.dumps({"game": game.id, "params": params, "code": code_version()}, sort_keys=True)
+    blob = json.dumps({"game": game.id, "params": params, "code": code_version(_bridged(game))}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def _cacheable(game) -> bool:
+    """Registered games, and discretizations of registered continuous games."""
     from mfgbench.games import list_games
-    return game.id in list_games()
+    registered = list_games()
+    return game.id in registered or _bridged(game) and game.id.split("@", 1)[0] in registered
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -125,8 +140,8 @@ def _load(folder: Path, key: str, game):
         with np.load(arr_path, allow_pickle=False) as data:
             profile = [data[f"policy_{k}"] for k in range(game.n_populations)]
         return as_profile(game, profile), meta
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable or stale entry: solve again and overwrite
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # truncated, empty or stale entry: solve again and overwrite
 
 
 def _build(game, profile, tol, iterations, method, reason, start, cached) -> Reference:
@@ -173,7 +188,7 @@ def reference(game, tol: float = 1e-8, *, cache: bool = True, cache_path=None,
     ref = _build(game, profile, tol, sol.iterations, sol.method, reason, start, False)
     if use_cache:
         _save(folder, key, game, profile, {
-            "game": game.id, "params": ref.params, "code_version": code_version(), "method": ref.method,
+            "game": game.id, "params": ref.params, "code_version": code_version(_bridged(game)), "method": ref.method,
             "iterations": ref.iterations, "exploitability": ref.exploitability, "tolerance": ref.tolerance,
             "certified": ref.certified, "reason": ref.reason, "solve_seconds": ref.time})
     return ref

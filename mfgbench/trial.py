@@ -7,6 +7,12 @@ variation averaged over time; W1 on ordered or grid states; per population), the
 samples the learner has drawn so far, and the learner's own wall time (scoring time
 excluded). Checkpoints are spaced geometrically (for log-log plots) and always include
 the last iteration.
+
+The trial also scores a no-learning baseline the same way, once, and records it beside the
+reference (``TrialResult.reference["baseline_*"]``): the uniform policy on a finite or
+stationary game; on a continuous game played by a neural learner, the zero control
+(alpha = 0: agents move by the game's drift and noise only) evaluated on the PDE grid like the
+actor's feedback. A learner that scores worse than its baseline has learned nothing useful.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mfgbench.core import evaluate
+from mfgbench.core import evaluate, uniform_policy
 from mfgbench.learners import config_dict, make_learner
 from mfgbench.metrics import distribution_error
 
@@ -61,6 +67,34 @@ def _reference_for(game, reference):
     return compute_reference(game)
 
 
+def uniform_baseline(game, reference_flow=None, with_w1: bool = True) -> dict:
+    """The uniform policy's exact exploitability (total and per population) and, given the
+    reference flow, the TV and W1 distances of its flow to it: ``baseline_*`` entries."""
+    ev = evaluate(game, uniform_policy(game))
+    out = {"baseline": "uniform policy", "baseline_exploitability": float(ev.exploitability),
+           "baseline_per_population": ev.per_population.tolist()}
+    if reference_flow is not None:
+        err = distribution_error(game, ev.flow, reference_flow, with_w1=with_w1)
+        out.update({"baseline_tv": err.tv, "baseline_w1": err.w1})
+    return out
+
+
+def zero_control_baseline(game, ref) -> dict:
+    """The zero control alpha = 0 on the PDE grid of ``ref`` (a PDE ``SolveResult``), scored as
+    ``mfgbench.learners.neural.scoring`` scores an actor's feedback: exploitability by PDE policy
+    evaluation, TV (half the L1) and W1 of the density it induces to the equilibrium density."""
+    from mfgbench.learners.neural.scoring import distribution_errors
+    from reference_solvers.pde.policy import evaluate_control
+
+    problem = ref.problem
+    zero = tuple(np.zeros((problem.nt, problem.grid.dim, problem.n)) for _ in range(game.n_populations))
+    ev = evaluate_control(game, zero, None, None, problem=problem)
+    err = distribution_errors([np.asarray(m) for m in ev.m], np.asarray(problem.times), ref)
+    return {"baseline": "zero control", "baseline_exploitability": float(ev.exploitability),
+            "baseline_per_population": ev.exploitability_per_population.tolist(),
+            "baseline_tv": err["l1"] / 2, "baseline_w1": err["w1"]}
+
+
 def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=None, game_params=None,
               checkpoints=None, reference=None, with_w1: bool = True, **config_overrides) -> TrialResult:
     """Run ``learner`` on ``game`` (an id or a Game) for ``iterations`` steps and score it.
@@ -87,6 +121,7 @@ def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=N
                             "certified": bool(getattr(ref, "certified", False)),
                             "method": str(getattr(ref, "method", ""))}
         result.reference_flow = tuple(np.asarray(f) for f in ref.flow)
+    result.reference.update(uniform_baseline(game, result.reference_flow or None, with_w1=with_w1))
     learner_seconds = 0.0
     next_mark = 0
     ev = None
@@ -124,6 +159,7 @@ def _run_continuous(game, agent, learner, iterations, seed, checkpoints, referen
     result = TrialResult(game.id, dict(getattr(game, "params", {})), learner, config_dict(agent.config), int(seed))
     result.reference = {"exploitability": float("nan"), "certified": bool(ref.converged), "method": f"pde-{ref.method}"}
     result.reference_flow = tuple(np.asarray(m) for m in ref.m)
+    result.reference.update(zero_control_baseline(game, ref))
     learner_seconds, score = 0.0, None
     for it in range(1, iterations + 1):
         start = time.perf_counter()

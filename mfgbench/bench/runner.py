@@ -55,10 +55,7 @@ def build_game(spec: TrialSpec):
     game = make(spec.game, **spec.game_params)
     if spec.discretize:
         from reference_solvers.pde.discretize import discretize
-        continuous = game
-        game = discretize(continuous, **spec.discretize)
-        game.id = f"{spec.game}@" + "x".join(f"{k}{v}" for k, v in sorted(spec.discretize.items()))
-        game.params = {**continuous.params, **spec.discretize}
+        game = discretize(game, **spec.discretize)   # its own id and parameters, e.g. crowd-continuous-v0@nx20-...
     return game
 
 

@@ -69,14 +69,17 @@ class LogCoupling:
         d_k(a, mu(s)) = sum_j action_cross[k][j][a] mu_j(s)
 
     (``floor="max"``: ``-eta log(max(mu_k(s), eps))``; ``eta = 0``: no log term), and terminal
-    reward ``g(s) + c_k(mu_T(s))`` (``terminal=True``) or ``g(s)``, where ``B`` and ``g`` do
-    not depend on the mean field, and neither do the transitions. All populations share one
-    state space. With ``cross`` symmetric and no ``action_cross`` the game is a potential
-    game; with ``cross + cross'`` negative semidefinite and eta > 0 it is strictly monotone.
-    ``action_cross`` (congestion costs that grow with the chosen speed) generally breaks
-    monotonicity: such games are declared with ``monotone=False``.
-    ``reference_solvers.discrete.potential`` solves these games, after checking the
-    declaration against the game's own rewards; the exact exploitability certifies the result."""
+    reward ``g(s) + terminal_weight * c_k(mu_T(s))`` (``terminal=True``) or ``g(s)``, where ``B``
+    and ``g`` do not depend on the mean field, and neither do the transitions. All populations
+    share one state space. ``terminal_weight`` lets the terminal coupling differ in size from the
+    per-step one (a discretized continuous game pays ``f dt`` per step and ``g`` once).
+    With ``cross`` symmetric and no ``action_cross`` the game is a potential game (concave
+    potential when also ``cross`` is negative semidefinite; otherwise its equilibria are still
+    the potential's KKT points, e.g. segregation); with ``cross + cross'`` negative semidefinite
+    and eta > 0 it is strictly monotone. ``action_cross`` (congestion costs that grow with the
+    chosen speed) generally breaks monotonicity. ``reference_solvers.discrete.potential`` solves
+    these games, after checking the declaration against the game's own rewards; the exact
+    exploitability certifies the result."""
 
     eta: float
     eps: float
@@ -84,16 +87,20 @@ class LogCoupling:
     terminal: bool = True
     cross: tuple | None = None
     action_cross: tuple | None = None
+    terminal_weight: float = 1.0
 
     def __post_init__(self):
         if not (self.eta >= 0 and self.eps > 0) or self.floor not in ("add", "max"):
             raise ValueError(f"LogCoupling needs eta >= 0, eps > 0 and floor 'add' or 'max', got {self!r}")
+        if not (np.isfinite(self.terminal_weight) and self.terminal_weight > 0):
+            raise ValueError(f"LogCoupling: terminal_weight must be a positive number, got {self.terminal_weight!r}")
         if self.cross is not None:
             C = np.asarray(self.cross, dtype=np.float64)
             if C.ndim != 2 or C.shape[0] != C.shape[1]:
                 raise ValueError(f"LogCoupling: cross must be a square matrix, got shape {C.shape}")
-            if not self.monotone_cross(C):
-                raise ValueError("LogCoupling: cross + cross' must be negative semidefinite (a monotone game)")
+            if not (self.monotone_cross(C) or np.allclose(C, C.T)):
+                raise ValueError("LogCoupling: cross must be symmetric (a potential game) or have cross + cross' "
+                                 "negative semidefinite (a monotone game)")
 
     @staticmethod
     def monotone_cross(C: np.ndarray) -> bool:
@@ -103,15 +110,22 @@ class LogCoupling:
     @property
     def monotone(self) -> bool:
         """Whether the declared coupling makes the game strictly monotone."""
-        return self.eta > 0 and self.action_cross is None
+        return self.eta > 0 and self.action_cross is None and (
+            self.cross is None or self.monotone_cross(np.asarray(self.cross, dtype=np.float64)))
 
     @property
     def problem(self) -> str:
         """What the equilibrium conditions are: a potential's optimality conditions (symmetric
-        cross terms, no action terms), a monotone variational inequality, or a general one."""
+        cross terms, no action terms; a concave potential when monotone), a monotone variational
+        inequality, or a general one."""
         if self.action_cross is None and (self.cross is None or np.allclose(self.cross, np.transpose(self.cross))):
-            return "potential"
+            concave = self.cross is None or self.monotone_cross(np.asarray(self.cross, dtype=np.float64))
+            return "potential" if concave else "potential (not concave)"
         return "monotone variational inequality" if self.monotone else "variational inequality (not monotone)"
+
+    def weight(self, t: int, horizon: int) -> float:
+        """Weight of the coupling ``c_k`` at time t: 1 before the horizon, ``terminal_weight`` at it."""
+        return self.terminal_weight if t == horizon else 1.0
 
     def action_terms(self, k: int, mus) -> np.ndarray:
         """``d_k(a, mu(s))`` as an array ``[..., s, a]`` (None without ``action_cross``)."""

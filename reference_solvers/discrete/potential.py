@@ -6,20 +6,24 @@ one state space, transitions independent of the mean field, rewards
 
     R_k,t(s, a) = B_k,t(s, a) + c_k(mu_t(s)),   c_k(mu) = -eta log(mu_k + eps) + sum_j C_kj mu_j,
 
-and terminal ``g_k(s) + c_k(mu_T(s))`` (or ``g_k(s)``). Write the flow of a policy as its
+and terminal ``g_k(s) + w_T c_k(mu_T(s))`` (or ``g_k(s)``; ``w_T`` the declared ``terminal_weight``).
+Write the flow of a policy as its
 state-action measures ``rho_t(s, a) = mu_t(s) pi_t(a|s) >= 0``, which satisfy the linear flow
 equations ``sum_a rho_0(s, a) = mu0(s)``, ``sum_a rho_t(y, a) = mu_t(y) = sum_{s,a} P(y|s,a)
 rho_{t-1}(s, a)``. With ``G = -(reward field)``, i.e. ``-B`` on rho, ``-c(mu)`` on mu (and
 ``-g`` on mu_T), a profile is an equilibrium iff its rho solves the variational inequality
 ``<G(rho), rho' - rho> >= 0`` for every feasible rho' — whose KKT conditions are the
 best-response conditions, the multipliers being value functions. When C is symmetric, G is
-the gradient of the negated concave potential
+the gradient of the negated potential
 
-    Phi(rho) = sum_t <rho_t, B_t> + sum_{t>=1} sum_s [F(mu_t(s)) + 1/2 mu_t(s)' C mu_t(s)] + <g, mu_T>,  F' = f,
+    Phi(rho) = sum_t <rho_t, B_t> + sum_{t>=1} w_t sum_s [F(mu_t(s)) + 1/2 mu_t(s)' C mu_t(s)] + <g, mu_T>,  F' = f,
 
 (Lasry & Lions 2007; for finite MFGs Guo et al. 2022, MF-OMO; Geist et al. 2022) and the
-equilibria are its maximisers; when ``C + C'`` is negative semidefinite (predator-prey:
-antisymmetric) G is strictly monotone. Either way the equilibrium *flow* is unique, but the
+equilibria are its KKT points: its maximisers when it is concave (C negative semidefinite),
+and still its KKT points when it is not (segregation, where either population prefers the
+other's absence: the method then finds one equilibrium among several, and the exact
+exploitability says whether it is one); when ``C + C'`` is negative semidefinite (predator-prey:
+antisymmetric) G is strictly monotone. In the monotone cases the equilibrium *flow* is unique, but the
 policy is not (many splits of rho give one flow), which is what makes the indifference
 equations of :mod:`.newton` singular on crowd games. A log barrier does not mind: Mehrotra's
 predictor–corrector method (Nocedal & Wright, Numerical Optimization, ch. 14 and 19; for
@@ -71,7 +75,7 @@ class PotentialProblem:
     lin: sp.csr_matrix        # linear part of G: -cross couplings between mu entries
     n_rho: int
     rho_index: list           # [k][t]: (S, A) array of variable indices, -1 where unreachable
-    mu_slices: list           # (slice into w, reachable states) of every mu block
+    mu_slices: list           # (slice into w, reachable states, coupling weight) of every mu block
     start_dual: np.ndarray    # multipliers of the best response to the start flow (see below)
     scale: np.ndarray         # D = the start flow's w: the variables are w~ = w / D
 
@@ -115,7 +119,7 @@ def _checked_parts(game, cp, seed, start_profile=None):
         c = cp.state_reward(k, flow)
         d = cp.action_terms(k, flow)
         run = c[:T, :, None] + (d[:T] if d is not None else 0.0)
-        return run, (c[T] if cp.terminal else 0.0), c, d
+        return run, (cp.terminal_weight * c[T] if cp.terminal else 0.0), c, d
 
     B, g, c_start = [], [], []
     for k in range(K):
@@ -174,7 +178,7 @@ def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -
     for k in range(K):
         for t in coupled_times:
             states = np.nonzero(reach[k][t])[0]
-            mu_slices.append((slice(n, n + states.size), states))
+            mu_slices.append((slice(n, n + states.size), states, cp.weight(t, T)))
             idx = np.full(S, -1, dtype=np.int64)
             idx[states] = n + np.arange(states.size)
             mu_index[k][t] = idx
@@ -201,7 +205,7 @@ def potential_problem(game, seed: int = 0, start_profile: tuple | None = None) -
             for t in coupled_times:
                 both = (mu_index[k][t] >= 0) & (mu_index[j][t] >= 0)
                 lr.append(mu_index[k][t][both]); lc.append(mu_index[j][t][both])
-                lv.append(np.full(int(both.sum()), -C[k, j]))
+                lv.append(np.full(int(both.sum()), -C[k, j] * cp.weight(t, T)))
     if cp.action_cross is not None:   # d(-d_k(a, mu_t(s))) / d mu_j,t(s) on rho_k,t(s, a), t = 1..T-1
         for k in range(K):
             for j in range(K):
@@ -273,13 +277,13 @@ def _gradient_and_curvature(prob: PotentialProblem, w):
     """``D G(D w~)`` and the diagonal of its Jacobian without ``lin`` (the log terms; 0 on rho)."""
     grad, curv = prob.cost + prob.lin @ w, np.zeros_like(w)
     cp = prob.coupling
-    for sl, _ in prob.mu_slices:
+    for sl, _, weight in prob.mu_slices:
         d = prob.scale[sl]
-        grad[sl] -= d * cp.f(d * w[sl])
+        grad[sl] -= weight * d * cp.f(d * w[sl])
         # Newton uses the curvature of -eta log(mu) even where mu << eps, where f is flat: the
         # solution is unchanged, and mass far below eps (which no reward notices) is not moved
         # by huge steps that block every other variable at the boundary
-        curv[sl] = d * cp.eta / np.maximum(w[sl], 1e-300)
+        curv[sl] = weight * d * cp.eta / np.maximum(w[sl], 1e-300)
     return grad, curv
 
 

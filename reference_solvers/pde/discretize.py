@@ -14,6 +14,16 @@ Rewards are the negatives of the costs integrated over a step:
 ``R_t[i, alpha] = -(|alpha|^2/2 + f(t_t, x_i, m_t)) dt`` with the density ``m_t = mu_t / dv``,
 and the terminal reward is ``-g(x_i, m_T)``. The result follows the finite-game contract of
 ``mfgbench.games.base`` (T = nt transitions).
+
+The discretized game is a game of its own, with its own id ``<continuous id>@nx..-nt..-a..-v..``
+and parameters (the continuous game's and the grid's), so its certified reference is cached
+like any registered game's. When the continuous game has no drift and couples only through
+``LogDensity`` (own density, one weight shared by every population) and linear
+``PowerDensity`` terms, the finite game declares that structure as a
+:class:`~mfgbench.games.base.LogCoupling` (``eta = w dt``, ``cross[k][j] = -c dt / dv`` from
+``m = mu / dv``; the terminal cost, paid once, has ``terminal_weight = 1 / dt`` times the
+per-step coupling when its terms are the running ones scaled alike), so its reference comes
+from the interior point on the potential (crowd-continuous, segregation).
 """
 from __future__ import annotations
 
@@ -21,7 +31,8 @@ import itertools
 
 import numpy as np
 
-from mfgbench.games.base import Game, Population
+from mfgbench.games.base import Game, LogCoupling, Population
+from mfgbench.games.continuous import LOG_FLOOR, LogDensity, PowerDensity
 from reference_solvers.pde.grid import Grid
 
 
@@ -61,9 +72,11 @@ class DiscretizedGame(Game):
             pops.append(Population(p.name, self.grid.size, self.actions.shape[1], mu0, grid_shape=self.grid.shape,
                                    periodic=self.grid.periodic))
         self.static_transitions = not any(game.has_drift(k) for k in range(game.n_populations))
-        self.id = f"{getattr(game, 'id', 'continuous')}-discretized"
-        super().__init__(self.nt, pops, {"nx": nx, "nt": nt, "n_actions": n_actions, "max_speed": max_speed})
+        bridge = {"nx": int(nx), "nt": self.nt, "n_actions": int(n_actions), "max_speed": self.max_speed}
+        self.id = bridged_id(getattr(game, "id", "continuous"), bridge)
+        super().__init__(self.nt, pops, {**getattr(game, "params", {}), **bridge})
         self._check_cfl()
+        self.log_coupling = self._local_coupling()
 
     def _check_cfl(self):
         h = self.grid.h
@@ -77,6 +90,50 @@ class DiscretizedGame(Game):
                 need = int(np.ceil(rate * self.continuous.horizon))
                 raise ValueError(f"discretize: dt = {self.dt:.3g} is too large for probabilities "
                                  f"(population {k}: dt * rate = {rate * self.dt:.3g} > 1); use nt >= {need}")
+
+    def _local_coupling(self) -> LogCoupling | None:
+        """The declared local coupling (see the module docstring), or None when the game's
+        couplings are not all local log / linear density terms or do not scale alike."""
+        g = self.continuous
+        K = g.n_populations
+        if not self.static_transitions:
+            return None
+
+        def coefficients(terms, k):   # (log weight, linear weights by source), or None if another kind
+            log_w, lin = 0.0, np.zeros(K)
+            for term in terms:
+                if isinstance(term, LogDensity) and term._src(k) == k:
+                    log_w += term.weight
+                elif isinstance(term, PowerDensity) and term.alpha == 1.0:
+                    lin[term._src(k)] += term.weight
+                elif term.depends_on_m:
+                    return None
+            return log_w, lin
+
+        run = [coefficients(g.populations[k].running, k) for k in range(K)]
+        end = [coefficients(g.populations[k].terminal, k) for k in range(K)]
+        if any(c is None for c in run + end) or len({w for w, _ in run}) != 1:
+            return None
+        eta_run = run[0][0]
+        cross_run = np.array([lin for _, lin in run])
+        if eta_run == 0.0 and not cross_run.any():
+            return None
+        # the terminal coupling must be the running one times one factor (or absent)
+        run_vec = np.concatenate([[w for w, _ in run], cross_run.ravel()])
+        end_vec = np.concatenate([[w for w, _ in end], np.array([lin for _, lin in end]).ravel()])
+        terminal = bool(end_vec.any())
+        ratio = 1.0
+        if terminal:
+            ratio = float(end_vec @ run_vec / (run_vec @ run_vec))
+            if not np.allclose(end_vec, ratio * run_vec, rtol=1e-12, atol=0.0) or ratio <= 0:
+                return None
+        cross = -cross_run * self.dt / self.dv
+        try:
+            return LogCoupling(eta_run * self.dt, LOG_FLOOR * self.dv, floor="max", terminal=terminal,
+                               cross=tuple(tuple(map(float, row)) for row in cross) if cross.any() else None,
+                               terminal_weight=ratio / self.dt if terminal else 1.0)
+        except ValueError:   # cross terms neither symmetric nor monotone: no potential structure
+            return None
 
     def _densities(self, mf):
         return tuple(np.asarray(mu) / self.dv for mu in mf.mu)
@@ -116,6 +173,11 @@ class DiscretizedGame(Game):
     def density(self, mu) -> np.ndarray:
         """A distribution over cells (..., S) as a density on the grid (divide by dv)."""
         return np.asarray(mu) / self.dv
+
+
+def bridged_id(game_id: str, bridge: dict) -> str:
+    """Id of the finite game of ``game_id`` on the grid ``bridge`` (nx, nt, n_actions, max_speed)."""
+    return f"{game_id}@nx{bridge['nx']}-nt{bridge['nt']}-a{bridge['n_actions']}-v{bridge['max_speed']:g}"
 
 
 def discretize(game, nx, nt, n_actions, max_speed=None) -> DiscretizedGame:

@@ -30,7 +30,10 @@ def test_dual_start_is_the_best_response(game_id, params):
     """The multipliers built from the best response to the uniform flow zero the dual residual
     on every mu variable, and leave reduced costs on rho that are the best response's action
     gaps: >= 0, with 0 at every state's best action. (Checks the signs of the whole program.)"""
-    game = mb.make(game_id, **params)
+    check_dual_start(mb.make(game_id, **params))
+
+
+def check_dual_start(game):
     prob = potential_problem(game)
     grad, _ = _gradient_and_curvature(prob, prob.start)
     reduced = grad - prob.A.T @ prob.start_dual
@@ -96,9 +99,12 @@ def test_pipeline_uses_the_potential_on_crowd_games():
     assert sol.method.startswith("interior point") and sol.analysis.exploitability <= 1e-8
 
 
-def test_a_non_monotone_declaration_is_refused():
+def test_a_declaration_neither_potential_nor_monotone_is_refused():
     with pytest.raises(ValueError, match="negative semidefinite"):
-        LogCoupling(1.0, 1e-25, cross=((0.0, 1.0), (1.0, 0.0)))
+        LogCoupling(1.0, 1e-25, cross=((0.0, 2.0), (0.0, 0.0)))
+    # symmetric cross terms that are not negative semidefinite: a potential game, not concave
+    assert LogCoupling(0.0, 1e-25, cross=((-0.2, -1.0), (-1.0, -0.2))).problem == "potential (not concave)"
+    assert LogCoupling(1.0, 1e-25, cross=((-1.0, 0.5), (0.5, -1.0))).problem == "potential"
 
 
 def test_a_wrong_declaration_is_refused():
