@@ -100,7 +100,7 @@ def test_epsilon_greedy_and_softmax_behaviour():
                                        [1 - 2 * eps[-1] / 3, eps[-1] / 3, eps[-1] / 3]])
         learner.step()
     np.testing.assert_allclose(eps, [0.9, 0.7, 0.5, 0.3, 0.1, 0.1])
-    soft = DeepNashQ(game, DeepNashQConfig(**SMALL, temperature=0.5), np.random.default_rng(4))
+    soft = DeepNashQ(game, DeepNashQConfig(**SMALL, exploration="softmax", temperature=0.5), np.random.default_rng(4))
     e = np.exp(q / 0.5)
     np.testing.assert_allclose(soft.behaviour(q), e / e.sum(axis=1, keepdims=True))
 

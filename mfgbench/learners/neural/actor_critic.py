@@ -36,14 +36,15 @@ Parametrisation of Q (``config.critic_form``, ``config.explicit_control_cost``).
 for one step of length dt changes Q only at order dt, ``Q(s, a) - Q(s, a') = O(dt)``, next to an
 O(1) value: a plain MLP's action gradient is then mostly fitting error, and Adam follows its sign
 at full speed (we measured actors driven to the bound within ~100 updates on the torus games).
-The default is therefore the advantage form ``Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s)))``
+The critic therefore uses the advantage form ``Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s)))``
 (Tallec, Blier & Ollivier 2019), in which ``Q'(s', mu'(s')) = V'(s')`` and the actor ascends
 ``A(s, mu(s))`` (the same gradient as Q's, divided by dt), with the step's control cost
-``-|a|^2/2``, known from the game, written into A exactly. ``critic_form="q"`` and
-``explicit_control_cost=False`` give the plain DDPG critic. ``critic_form="linear"`` makes A linear in
-the action, ``a . G(s) - |a|^2/2`` (the first-order expansion of a drift control), and
-``critic_form="gradient"`` takes ``G = grad_x V`` (``PositionGradient``): one network, no separate
-action model.
+``-|a|^2/2``, known from the game, written into A exactly. The default, ``critic_form="gradient"``,
+takes ``A(s, a) = a . grad_x V(s) - |a|^2/2`` (``PositionGradient``), the first-order expansion in dt of
+a control that enters the drift: one network V, and the actor ascends towards the HJB optimum
+``-grad_x u``. ``critic_form="advantage"`` learns A with a second network, "linear" takes
+``a . G(s) - |a|^2/2`` with G a network, and "q" with ``explicit_control_cost=False`` is the plain DDPG
+critic (``PRESETS["paper"]``).
 
 Exploration (``config.exploration``): "population" adds the noise to every agent; "deviators" to
 ``transitions_per_step`` extra test particles per population that do not shape the density

@@ -21,10 +21,12 @@ of its own population (``encoder_width``), concatenated with the time and positi
 (``actor_critic.Network``), as the MADDPG and heterogeneous-population sources describe.
 
 **Defaults** (``DDPGConfig()``) are the settings that learn within the standard suite's budget
-(about 30 CPU-s per trial): actor and critic lr 1e-3, tau 5e-3, two gradient steps per environment
-step, 25 steps per episode, 1000 particles, the advantage-form critic with the control cost written
-explicitly. On lq-continuous-v0 they lower the PDE exploitability more than 5x with W1 < 0.05 in 60
-episodes (``tests/neural``, ``benchmarks/out/neural_speed.txt``). ``PRESETS["paper"]`` holds the
+(at most about 30 CPU-s per trial): actor and critic lr 1e-3, tau 0.02, two gradient steps per
+environment step, 25 steps per episode, 1000 particles, the value-gradient critic with the control
+cost written explicitly. Measured (``benchmarks/out/neural_speed.txt``, seeds 0-2): DDPG on
+lq-continuous-v0 lowers the PDE exploitability 0.27 -> 0.002-0.006 with W1 0.01-0.02 in 20 episodes
+(4 CPU-s), MADDPG on lq-2pop-continuous-v0 7.9 -> 0.02-0.04 with W1 <= 0.07 per population in 40 episodes
+(17 CPU-s); the paper preset does not lower the LQ game's exploitability in 60 episodes. ``PRESETS["paper"]`` holds the
 sources' exact hyperparameters (mean-field DDPG design notes, sec. 5-6.3: actor lr 1e-4, critic lr 1e-3,
 tau 1e-3, batch 256, buffer 1e5, Ornstein-Uhlenbeck noise theta 0.15, sigma 0.2, ReLU networks of
 width 256 with population encoders, the plain critic Q(s, a, m), one gradient step per environment
@@ -48,8 +50,7 @@ class DDPGConfig:
     n_steps: int = 25
     """Euler–Maruyama steps over the horizon (dt = T / n_steps)."""
     actor_lr: float = 1e-3
-    """Adam learning rate of the actor (design notes: 1e-4, ``PRESETS["paper"]``; 1e-4 needs about three
-    times the episodes on lq-continuous-v0)."""
+    """Adam learning rate of the actor (design notes: 1e-4, ``PRESETS["paper"]``)."""
     critic_lr: float = 1e-3
     """Adam learning rate of the critic (design notes: 1e-3)."""
     tau: float = 0.02

@@ -1,20 +1,20 @@
 """Deep mean-field Nash Q-learning on finite games: a network Q_k(t, s, a, m_1, ..., m_K) per population.
 
 Population k of a finite game (``mfgbench.games.base``; the discretized continuous games too) is
-simulated by ``n_agents`` agents; the mean field the game's functions see at time t is their
-empirical distribution ``mu^N_k,t(s) = #{agents of k in s} / N`` (and the state-action measure
-``L^N_k,t`` once they have drawn their actions), as in ``nash-q``. Each population has a Q-network
+simulated by ``n_agents`` agents; the mean field the game's functions see is built from their
+empirical distributions ``mu^N_k,t(s) = #{agents of k in s} / N`` (as in ``nash-q``). Each population
+has a Q-network
 
-    Q_k(t, s, ., m_t) in R^{A_k},   input: 2t/T - 1, one-hot(s), and every population's histogram
-                                   m_j,t (S_j values, as S_j mu_j - 1) through an encoder of its own,
+    Q_k(t, s, ., m_t) in R^{A_k},   input: 2t/T - 1, one-hot(t), one-hot(s), and every population's
+                                   histogram m_j,t (S_j values, as S_j mu_j - 1) through its own encoder,
 
 a target copy Q_k', and a replay buffer of its agents' transitions ``(t, s, a, r, s', m_t, m_{t+1})``.
-One ``step()`` is ``episodes_per_iteration`` episodes, pseudocode-shaped::
+One episode, pseudocode-shaped::
 
     X_0 ~ mu0 (N agents per population)
     for t = 0 .. T-1:
-        m_t = histograms of the agents;  every agent draws a ~ behaviour(Q_k(t, s, ., m_t))
-        r = R_k,t[s, a] with the empirical mean field;  s' ~ P_k,t(. | s, a);  at t = T-1 r += g_k(s', m_T)
+        m_t = the mean field faced;  every agent draws a ~ behaviour(Q_k(t, s, ., m_t))
+        r = R_k,t[s, a] at m_t;  s' ~ P_k,t(. | s, a);  at t = T-1 also r += g_k(s', m_T)
         store the transitions of ``transitions_per_step`` random agents per population
         ``updates_per_step`` times, per population k:
             sample a batch;  y = r + (1 - done) max_a' Q_k'(t+1, s', a', m_{t+1})
@@ -26,17 +26,26 @@ field, so in the stage game between the K types each agent's equilibrium play ma
 ``Nash_k(s', m') = max_a' Q_k(s', a', m')`` (the source's symmetric simplification, and the
 heterogeneous source's per-type best response; Yang et al. 2018 take the same limit). Undiscounted
 and finite-horizon: the last transition's target is its reward plus the terminal reward, no bootstrap.
+``double_q`` lets the online network choose a' (van Hasselt et al. 2016).
 
 **Stabilisers** (the source's): replay buffer; target network updated by Polyak averaging
-(``target_update="polyak"``, rate ``tau``) or copied every ``target_period`` gradient steps
-("periodic", as in DQN); exploration epsilon-greedy with epsilon decreasing linearly from
-``epsilon_start`` to ``epsilon_final`` over ``epsilon_decay_episodes`` episodes, or softmax (Boltzmann)
-with ``temperature``.
+(``target_update="polyak"``, rate ``tau``) or copied every ``target_period`` gradient steps ("periodic",
+DQN); exploration epsilon-greedy (epsilon decreasing linearly over ``epsilon_decay_episodes``) or
+softmax; and against non-stationarity **fictitious play** over the mean field
+(``mean_field="fictitious"``, the default): the agents face ``mbar``, the average of past iterations'
+empirical flows and state-action measures ``mu^N_t(s) pi_t(a|s)``, for the ``episodes_per_iteration``
+episodes of an iteration (the mean field moves once per iteration, after the Q-networks have learned
+the answer to it: the source's slow population updates). Without it (``"current"``) the agents face
+their own episode's empirical mean field; on the crowd games that dynamics cycles: the best response to
+a flow concentrates the crowd, the next one disperses it (measured with exact Q-functions: every
+softmax temperature from 0.1 to 1 cycles with period 2 on crowd-1d-v0 and predator-prey-v0).
 
-**The policy it outputs** is tabular, read out on every (t, s): a noise-free rollout of
-``eval_agents`` agents (fixed seed) gives m_t step by step, and ``pi_k[t, s, :]`` is the greedy action
-of ``Q_k(t, s, ., m_t)`` (``policy_output="greedy"``) or its softmax at ``output_temperature``; the
-rollout's agents then act with pi_t. The harness scores that profile by exact exploitability.
+**The policy it outputs** is tabular, on every (t, s). Under fictitious play it is fictitious play's
+average policy ``Lbar_t(s, a) / mubar_t(s)`` (uniform where ``mubar_t(s) = 0``), the policy whose flow is
+the averaged flow (``policy_output="average"``); the last best response alone is not an equilibrium
+when the equilibrium mixes. Otherwise (``"behaviour"`` or ``"greedy"``) it is read out along a
+noise-free rollout of ``eval_agents`` agents (fixed seed) that gives m_t step by step. The harness
+scores the profile by exact exploitability.
 
 Randomness: the numpy Generator passed in draws the agents' states, actions and transitions and the
 stored agents; a ``torch.Generator`` seeded from it draws the initial weights and the batches.

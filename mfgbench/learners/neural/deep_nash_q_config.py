@@ -45,9 +45,11 @@ class DeepNashQConfig:
     """Polyak rate of the target network."""
     target_period: int = 100
     """Gradient steps between copies of the "periodic" target network."""
-    exploration: str = "softmax"
+    exploration: str = "epsilon"
     """Behaviour of the simulated agents: "epsilon" (greedy in Q, uniform with probability epsilon) or
-    "softmax" (Boltzmann in Q at ``temperature``)."""
+    "softmax" (Boltzmann in Q at ``temperature``, in reward units: a temperature that suits one game's
+    reward scale is near-uniform or near-greedy on another, e.g. the discretized games' rewards scale
+    with dt; epsilon-greedy does not depend on the scale)."""
     mean_field: str = "fictitious"
     """The mean field the agents face (rewards, transitions, network input): "current" (the episode's own
     empirical one) or "fictitious" (fictitious play over episodes, the source's stabiliser against
