@@ -14,8 +14,9 @@
    episodes, interleaved per seed (default, paper, default, paper, ...); deep-nash-q has no paper numbers.
    The load average is printed at the start, after each block and at the end.
 3. Figures (``neural_<learner>_<game>.png``): each continuous run's particle densities of seed 0 (default
-   config) against the PDE equilibrium density at t = 0, T/2, T, and every run's exploitability curves
-   (median over seeds, band min-max) against the zero-control or uniform baseline and the grid's floor.
+   config) against the PDE equilibrium density at t = 0, T/2, T (on a finite game: the exact flow of the
+   read-out policy against the certified reference flow), and every run's exploitability curves (median
+   over seeds, band min-max) against the zero-control or uniform baseline and the grid's floor.
 
 Run: ``python benchmarks/neural_speed.py [OUT_DIR]`` (default ``benchmarks/out``); about 25 CPU-minutes
 (one core; ``--quick`` runs one seed and a third of the episodes). Numba compilation is excluded (a
@@ -139,9 +140,21 @@ def figure(path, learner_name, game_id, results, baseline, floor):
                 ax.set_ylabel("density")
                 ax.set_xlim(shown.min(), shown.max())
         axes[0][0].legend(fontsize=7)
-    else:
-        for col in range(3):
-            axes[0][col].axis("off")
+    else:  # a finite game: the read-out policy's exact flow against the certified reference flow
+        K = game.n_populations
+        plt.close(fig)
+        fig, axes = plt.subplots(K, 4, figsize=(16, 2.6 * K), squeeze=False, constrained_layout=True)
+        flow, ref_flow = mb.distribution(game, first["learner"].policy), mb.reference(game).flow
+        for k in range(K):
+            for col, frac in enumerate((0.0, 0.5, 1.0)):
+                n = int(round(frac * game.horizon))
+                ax = axes[k][col]
+                ax.plot(ref_flow[k][n], "k-", lw=2, label="certified reference")
+                ax.plot(flow[k][n], "C1o-", ms=3, lw=1, label="learner's policy (seed 0), exact flow")
+                ax.set_title(f"{game.populations[k].name}, t = {n}")
+                ax.set_xlabel("state")
+                ax.set_ylabel("mass")
+        axes[0][0].legend(fontsize=7)
     ax = axes[0][3]
     for i, (config, runs) in enumerate(results.items()):
         eps = np.array([e for e, _ in runs[0]["curve"]])

@@ -23,10 +23,12 @@ of its own population (``encoder_width``), concatenated with the time and positi
 **Defaults** (``DDPGConfig()``) are the settings that learn within the standard suite's budget
 (at most about 30 CPU-s per trial): actor and critic lr 1e-3, tau 0.02, two gradient steps per
 environment step, 25 steps per episode, 1000 particles, the value-gradient critic with the control
-cost written explicitly. Measured (``benchmarks/out/neural_speed.txt``, seeds 0-2): DDPG on
-lq-continuous-v0 lowers the PDE exploitability 0.27 -> 0.002-0.006 with W1 0.01-0.02 in 20 episodes
-(4 CPU-s), MADDPG on lq-2pop-continuous-v0 7.9 -> 0.02-0.04 with W1 <= 0.07 per population in 40 episodes
-(17 CPU-s); the paper preset does not lower the LQ game's exploitability in 60 episodes. ``PRESETS["paper"]`` holds the
+cost written explicitly. Measured (``benchmarks/out/neural_speed.txt``, seeds 0-2, one core): DDPG on
+lq-continuous-v0 lowers the PDE exploitability from 0.27 below 0.054 with W1 < 0.1 in 20 episodes
+(3.2 CPU-s) and ends at 0.0013-0.0025 with W1 0.011-0.014 after 60; MADDPG on lq-2pop-continuous-v0
+reaches E / 5 with W1 < 0.1 per population in 30 episodes (12 CPU-s) and ends at 0.015-0.021 from 7.9
+after 80. With the paper preset neither reaches its target in the same episodes (DDPG ends at
+0.17-0.28, MADDPG at 67-69, its follower population's W1 3.3). ``PRESETS["paper"]`` holds the
 sources' exact hyperparameters (mean-field DDPG design notes, sec. 5-6.3: actor lr 1e-4, critic lr 1e-3,
 tau 1e-3, batch 256, buffer 1e5, Ornstein-Uhlenbeck noise theta 0.15, sigma 0.2, ReLU networks of
 width 256 with population encoders, the plain critic Q(s, a, m), one gradient step per environment

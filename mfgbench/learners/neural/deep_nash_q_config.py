@@ -8,7 +8,10 @@ import numpy as np
 
 @dataclass
 class DeepNashQConfig:
-    """Deep mean-field Nash-Q (module docstring); the defaults learn within the standard suite's budget."""
+    """Deep mean-field Nash-Q (``deep_nash_q``). The defaults learn within the standard suite's budget:
+    measured (``benchmarks/out/neural_speed.txt``, seeds 0-2, 150 iterations) crowd-1d-v0 from the uniform
+    policy's 2.79 to 0.20-0.28 (5.7 CPU-s; below 2.79 / 3 after 60-70 iterations), predator-prey-v0 from
+    37.0 to 2.3-2.7 (22 CPU-s)."""
 
     n_agents: int = 1000
     """Simulated agents per population (the mean field is their histogram)."""
