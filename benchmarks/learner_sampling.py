@@ -1,6 +1,6 @@
 """Samples per second of the model-free learners' sampling loops (median of several runs).
 
-- QMI on ring-road-v0 (S = A = 50): the Numba kernel alone on 10^6 pre-drawn samples,
+- QMI on ring-road-v0 (S = A = 50, the paper preset): the Numba kernel alone on 10^6 pre-drawn samples,
   and a whole outer iteration (rewards at the frozen estimate, 10^6 uniforms drawn from
   the Generator, the kernel). Targets (issue 6): >= 10^7 samples/s off-policy,
   >= 2 x 10^6 on-policy.
@@ -23,6 +23,7 @@ import mfgbench as mb  # noqa: E402
 from _timing import median_seconds  # noqa: E402
 from mfgbench.learners.grid_game import GridGame1  # noqa: E402
 from mfgbench.learners.nash_q import MeanFieldNashQ, NashQ, NashQ2PConfig, NashQConfig  # noqa: E402
+from mfgbench.learners import make_config  # noqa: E402
 from mfgbench.learners.qmi import QMI, QMIConfig, qmi_stationary_kernel  # noqa: E402
 
 QMI_TARGETS = {"off-policy": 1e7, "on-policy": 2e6}
@@ -33,20 +34,23 @@ def qmi_rows():
     n = 1_000_000
     rows = []
     for variant, target in QMI_TARGETS.items():
-        learner = QMI(game, QMIConfig(variant=variant, samples_per_iteration=n), np.random.default_rng(0))
+        learner = QMI(game, make_config("qmi", preset="paper", variant=variant, samples_per_iteration=n),
+                      np.random.default_rng(0))
         for _ in range(3):  # compile, and leave the uniform start so Q has structure
             learner.step()
         behaviour = learner.behaviour_policy()
-        R, succ, prob = learner._stationary_tables(0, [m.copy() for m in learner._M], behaviour)
+        Mbar = [m.copy() for m in learner._M]
+        R, succ, prob = learner._stationary_tables(0, Mbar, [m[:, None] * b for m, b in zip(Mbar, behaviour)])
         cdf = np.cumsum(behaviour[0], axis=1)
         cdf[:, -1] = np.inf
         u = np.random.default_rng(1).random((n, 2))
         Q, M = learner.q_values[0], learner.mean_field_estimate[0]
+        visits, counts = np.zeros_like(Q), np.zeros_like(M)
         cfg = learner.config
 
         def kernel():
-            qmi_stationary_kernel(Q, M, R, succ, prob, game.gamma, cdf, variant == "on-policy", cfg.temperature,
-                                  cfg.alpha, cfg.beta, u, 0)
+            qmi_stationary_kernel(Q, visits, M, counts, R, succ, prob, game.gamma, cdf, variant == "on-policy",
+                                  learner.temperature, cfg.alpha, False, cfg.beta, u, 0)
 
         t_kernel = median_seconds(kernel, repeats=7)
         t_step = median_seconds(learner.step, repeats=5)
@@ -54,8 +58,7 @@ def qmi_rows():
         rows.append((f"QMI {variant} outer iteration", "ring-road-v0", n / t_step, target))
     game = mb.make("predator-prey-v0")
     for variant in QMI_TARGETS:
-        learner = QMI(game, QMIConfig(variant=variant, samples_per_iteration=n // 3, temperature=0.5),
-                      np.random.default_rng(0))
+        learner = QMI(game, QMIConfig(variant=variant, samples_per_iteration=n // 3), np.random.default_rng(0))
         learner.step()
         t_step = median_seconds(learner.step, repeats=5)
         rows.append((f"QMI {variant} outer iteration (3 agents)", "predator-prey-v0",

@@ -1,16 +1,20 @@
-"""Every tabular learner on every registered finite and stationary game, default settings.
+"""Every tabular learner on every registered finite and stationary game (issue 16).
 
 Two tables:
 
 1. time per fictitious-play iteration (exact best response, the default) on every registered
    finite and stationary game at its default parameters: median wall and CPU time of one ``step()`` after a
    warm-up (the Numba kernels compile on the first call);
-2. the exploitability each tabular learner reaches with its default budget (``run_trial``'s
-   100 iterations, the learner's default config, seed 0), next to the uniform policy's, with
-   the learner's own wall time (scoring excluded).
+2. the exploitability each tabular learner reaches at the standard budget (``run_trial``'s
+   100 iterations, with its 20 exact-evaluation checkpoints), mean and std over seeds 0, 1, 2,
+   with two configs: ``paper`` (the learner's "paper" preset: its source's hyperparameters) and
+   ``tuned`` (the shipped tuned file, ``mfgbench/learners/tuned.toml``: the game's entry, else
+   its family's); next to the uniform policy's exploitability and the ratio uniform / mean;
+   and the CPU seconds of one whole trial (learner and checkpoints). Exact learners
+   (fictitious play, mirror descent) draw no random number: they run once.
 
-A game a learner does not play (kind) is skipped. Run:
-``python benchmarks/learner_table.py [--games g1,g2] [--learners l1,l2] [--iterations N]``.
+A game a learner does not play (kind) is skipped. Runtime: about 15 CPU-minutes. Run:
+``python benchmarks/learner_table.py [--games g1,g2] [--learners l1,l2] [--iterations N] [--skip-timing]``.
 """
 import argparse
 import os
@@ -23,9 +27,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 import mfgbench as mb  # noqa: E402
 from mfgbench.games import spec  # noqa: E402
+from mfgbench.learners import learner_class, make_config  # noqa: E402
 from mfgbench.learners.base import make_learner  # noqa: E402
+from mfgbench.learners.tuned import tuned_config  # noqa: E402
 
 TABULAR = ("fictitious-play", "mirror-descent", "qmi", "nash-q")
+SEEDS = (0, 1, 2)
 
 
 def tabular_games():
@@ -56,38 +63,58 @@ def plays(learner, game_id):
     return True
 
 
+def trial_row(game, name, config, iterations):
+    """(mean, std, CPU seconds per trial) of the final exploitability over the seeds."""
+    seeds = SEEDS if learner_class(name).model_free else SEEDS[:1]
+    finals, cpu = [], []
+    for seed in seeds:
+        c0 = time.process_time()
+        res = mb.run_trial(game, name, iterations=iterations, seed=seed, config=config, reference=False)
+        cpu.append(time.process_time() - c0)
+        finals.append(res.final["exploitability"])
+    return float(np.mean(finals)), float(np.std(finals)), float(np.mean(cpu))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--games", default="", help="comma-separated game ids (default: every finite/stationary game)")
     ap.add_argument("--learners", default=",".join(TABULAR))
-    ap.add_argument("--iterations", type=int, default=100, help="budget of table 2 (run_trial's default: 100)")
-    ap.add_argument("--skip-budget", action="store_true", help="print table 1 only")
+    ap.add_argument("--iterations", type=int, default=100, help="budget of table 2 (the standard budget: 100)")
+    ap.add_argument("--skip-timing", action="store_true", help="print table 2 only")
     args = ap.parse_args(argv)
     games = [g for g in args.games.split(",") if g] or tabular_games()
     learners = [name for name in args.learners.split(",") if name]
+    print(f"# benchmarks/learner_table.py at {time.strftime('%H:%M UTC %Y-%m-%d', time.gmtime())}, "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
 
-    print("== time per fictitious-play iteration (exact best response), default parameters")
-    print(f"{'game':26s} {'kind':10s} {'states':>7s} {'wall ms':>10s} {'cpu ms':>10s}")
-    for g in games:
-        size, wall, cpu = fp_iteration_times(g)
-        print(f"{g:26s} {spec(g).kind:10s} {size:7d} {wall * 1e3:10.3f} {cpu * 1e3:10.3f}", flush=True)
-    if args.skip_budget:
-        return 0
+    if not args.skip_timing:
+        print("== time per fictitious-play iteration (exact best response), default parameters")
+        print(f"{'game':26s} {'kind':10s} {'states':>7s} {'wall ms':>10s} {'cpu ms':>10s}")
+        for g in games:
+            size, wall, cpu = fp_iteration_times(g)
+            print(f"{g:26s} {spec(g).kind:10s} {size:7d} {wall * 1e3:10.3f} {cpu * 1e3:10.3f}", flush=True)
+        print()
 
-    print(f"\n== exploitability after the default budget ({args.iterations} iterations, default config, seed 0)")
-    print(f"{'game':26s} {'learner':16s} {'uniform':>11s} {'final':>11s} {'ratio':>8s} {'learner s':>10s}")
+    print(f"== final exploitability at the standard budget ({args.iterations} iterations), mean (std) over seeds "
+          f"{','.join(map(str, SEEDS))}; ratio = uniform / mean; cpu = CPU s per trial (learner + 20 checkpoints)")
+    print(f"{'game':24s} {'learner':16s} {'uniform':>9s} | {'paper':>20s} {'ratio':>7s} {'cpu':>5s} | "
+          f"{'tuned':>20s} {'ratio':>7s} {'cpu':>5s}", flush=True)
     for g in games:
         game = mb.make(g)
         uniform = mb.exploitability(game, mb.uniform_policy(game))
         for name in learners:
             if not plays(name, g):
                 continue
-            res = mb.run_trial(game, name, iterations=args.iterations, seed=0, reference=False,
-                               checkpoints=[args.iterations])
-            final = res.final
-            ratio = uniform / final["exploitability"] if final["exploitability"] > 0 else float("inf")
-            print(f"{g:26s} {name:16s} {uniform:11.3e} {final['exploitability']:11.3e} {ratio:8.1f} "
-                  f"{final['wall_time']:10.2f}", flush=True)
+            cells = []
+            for label in ("paper", "tuned"):
+                if label == "paper":
+                    config = make_config(name, preset="paper")
+                else:
+                    config = make_config(name, **(tuned_config(name, g, spec(g).kind) or {}))
+                mean, std, cpu = trial_row(game, name, config, args.iterations)
+                ratio = uniform / mean if mean > 0 else float("inf")
+                cells.append(f"{mean:9.3e} ({std:8.2e}) {ratio:7.1f} {cpu:5.2f}")
+            print(f"{g:24s} {name:16s} {uniform:9.3e} | {cells[0]} | {cells[1]}", flush=True)
     return 0
 
 

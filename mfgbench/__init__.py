@@ -12,9 +12,10 @@ from mfgbench.games import Game, MeanField, Population, list_games, make, regist
 from mfgbench.reference import reference
 from mfgbench.learners import list_learners, make_learner
 from mfgbench.trial import run_trial
+from mfgbench.envs.scoring import score
 
 __version__ = "0.1.0"
 
 __all__ = ["Game", "GameError", "MeanField", "Population", "PolicyError", "UnknownGameError", "as_profile",
            "best_response", "distribution", "evaluate", "exploitability", "list_games", "list_learners", "load_policy",
-           "make", "make_learner", "policy_value", "register", "run_trial", "save_policy", "uniform_policy"]
+           "make", "make_learner", "policy_value", "register", "run_trial", "save_policy", "score", "uniform_policy"]

@@ -1,13 +1,15 @@
-"""Command line: ``python -m mfgbench list | evaluate | reference | run``.
+"""Command line: ``python -m mfgbench list | evaluate | reference | run | tune | report``.
 
-Bad input (unknown game, bad parameter, malformed policy file) prints one line naming
-the problem on stderr and exits with status 2, without a traceback.
+Bad input (unknown game, bad parameter, malformed policy file, bad suite, unusable
+output folder or scheduler) prints one line naming the problem on stderr and exits with
+status 2, without a traceback. Ctrl-C prints one line and exits with status 130.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import json
+import shlex
 import sys
 import time
 
@@ -75,10 +77,34 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _bridged(game_id, params, pairs):
+    """A continuous game as the finite game tabular learners play: its Markov-chain discretization
+    on the grid ``run`` uses (``DEFAULT_BRIDGE``), or the one given by ``--discretize``."""
+    from types import SimpleNamespace
+
+    from mfgbench.bench.runner import build_game
+    from mfgbench.bench.suite import DEFAULT_BRIDGE
+    bridge = {**DEFAULT_BRIDGE, **parse_params(pairs)}
+    unknown = sorted(set(bridge) - set(DEFAULT_BRIDGE))
+    if unknown:
+        raise UsageError(f"bad --discretize {unknown[0]!r}: the grid is given by {', '.join(DEFAULT_BRIDGE)}")
+    try:
+        return build_game(SimpleNamespace(game=game_id, game_params=params, discretize=bridge)), bridge
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)) from None
+
+
 def cmd_evaluate(args) -> int:
     from mfgbench.core import evaluate, load_policy, uniform_policy
     from mfgbench.errors import PolicyError
-    game = _make(args.game, parse_params(args.param))
+    from mfgbench.games import spec
+    params = parse_params(args.param)
+    game = _make(args.game, params)
+    bridge = None
+    if spec(args.game).kind == "continuous":
+        game, bridge = _bridged(args.game, params, args.discretize)
+    elif args.discretize:
+        raise UsageError(f"--discretize applies to continuous games; {args.game} is {spec(args.game).kind}")
     try:
         policy = uniform_policy(game) if args.policy == "uniform" else load_policy(args.policy, game)
         start = time.perf_counter()
@@ -90,9 +116,15 @@ def cmd_evaluate(args) -> int:
     result = {"game": game.id, "params": game.params, "policy": args.policy,
               "exploitability": ev.exploitability,
               "per_population": dict(zip(names, map(float, ev.per_population))), "seconds": elapsed}
+    if bridge is not None:
+        result["discretize"] = bridge
     if args.json:
         print(json.dumps(result, default=_json_default))
     else:
+        if bridge is not None:
+            grid = ", ".join(f"{k}={v}" for k, v in bridge.items())
+            print(f"{args.game} is continuous: evaluated on its Markov-chain discretization ({grid}), the finite "
+                  f"game tabular learners play in `run`; `reference {args.game}` gives its PDE solution")
         print(f"game {game.id}  policy {args.policy}")
         print(f"exploitability {ev.exploitability:.10g}")
         for name, value in result["per_population"].items():
@@ -149,7 +181,8 @@ def _csv(text, convert=str, what="value"):
 def cmd_run(args) -> int:
     from pathlib import Path
 
-    from mfgbench.bench import SuiteError, builtin, load_suite_file, run_suite
+    from mfgbench.bench import RunInterrupted, SuiteError, builtin, load_suite_file, run_suite
+    from mfgbench.bench.executors import ExecutorError
     if args.budget is not None and args.budget < 1:
         raise UsageError(f"bad --budget {args.budget}: must be a positive number of iterations")
     if args.workers is not None and args.workers < 1:
@@ -162,16 +195,25 @@ def cmd_run(args) -> int:
             from mfgbench.bench.suite import _check_names
             _check_names(games or [], learners or [], "--games/--learners")
         suite = suite.select(games, learners, _csv(args.seeds, int, "seed"), args.budget)
-    except SuiteError as exc:
+        if args.tuned:
+            from mfgbench.bench.suite import retuned
+            suite = retuned(suite, args.tuned)
+    except (SuiteError, ValueError) as exc:   # TunedFileError is a ValueError
         raise UsageError(str(exc)) from None
     if not suite.trials:
         raise UsageError(f"suite {suite.name}: no trial left after --games/--learners selection")
+    if args.dask_local is not None and args.dask_local < 1:
+        raise UsageError(f"bad --dask-local {args.dask_local}: must be >= 1")
     try:
         out = run_suite(suite, out=args.out, workers=args.workers, resume=args.resume, scheduler=args.scheduler,
-                        dask_local=args.dask_local, quiet=args.quiet)
-    except (RuntimeError, ValueError) as exc:
+                        dask_local=args.dask_local, quiet=args.quiet, retry_failed=args.retry_failed)
+    except (SuiteError, ExecutorError) as exc:
         raise UsageError(str(exc)) from None
-    print(f"suite {suite.name}: {out['ran']} trials run, {out['skipped']} already done, "
+    except RunInterrupted as exc:
+        print(f"mfgbench: {exc}", file=sys.stderr)
+        return 130
+    others = f" ({out['by_another_run']} by another run into the same folder)" if out["by_another_run"] else ""
+    print(f"suite {suite.name}: {out['ran']} trials run, {out['skipped']} already done{others}, "
           f"{len(out['failed'])} failed -> {out['folder']}/leaderboard.md")
     return 0
 
@@ -190,6 +232,49 @@ def cmd_report(args) -> int:
         raise UsageError(f"{folder} holds no finished trial")
     for sub in suites:
         write_report(sub, quiet=False)
+    return 0
+
+
+def cmd_tune(args) -> int:
+    """Search a learner's config space on a game or a family (mfgbench.bench.tune)."""
+    from pathlib import Path
+
+    from mfgbench.bench.suite import _check_names, plays
+    from mfgbench.bench.tune import tune, write_tuned
+    from mfgbench.games import list_games, spec
+    try:
+        _check_names([], [args.learner], "tune")
+        if args.games:
+            games = _csv(args.games, what="game")
+            _check_names(games, [], "--games")
+        elif args.family:
+            games = [g for g in list_games() if spec(g).kind == args.family and plays(args.learner, g)]
+        else:
+            raise UsageError("tune: give --games or --family")
+        space = None
+        if args.space:
+            text = Path(args.space).read_text() if Path(args.space).suffix.lower() in (".toml", ".json") \
+                else args.space
+            try:
+                space = json.loads(text)
+            except ValueError:
+                import tomllib
+                space = tomllib.loads(text)
+        command = "python -m mfgbench " + shlex.join(args.argv)
+
+        def progress(number, config, value):
+            if not args.quiet:
+                print(f"trial {number}: {value:.4g}  {config}", flush=True)
+
+        entry = tune(args.learner, games, family=args.family, space=space, trials=args.trials,
+                     iterations=args.budget, seeds=_csv(args.seeds, int, "seed"), sampler_seed=args.sampler_seed,
+                     timeout=args.timeout, command=command, progress=progress)
+        write_tuned(args.out, entry, merge=not args.replace)
+    except ValueError as exc:   # TuneError, SuiteError, a malformed space or tuned file
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"tune: {exc}") from None
+    print(f"tune {args.learner}: best {entry['best_value']:.4g} with {entry['config']} -> {args.out}")
     return 0
 
 
@@ -213,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("game")
     p.add_argument("--param", action="append", metavar="K=V", help="game parameter (repeatable)")
     p.add_argument("--policy", default="uniform", help="'uniform' or a .npz file (keys policy_0, policy_1, ...)")
+    p.add_argument("--discretize", action="append", metavar="K=V",
+                   help="continuous games: grid of the discretization the policy plays (nx, nt, n_actions, "
+                        "max_speed; default: the grid `run` uses)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
@@ -236,9 +324,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
     p.add_argument("--dask-local", type=int, metavar="N", help="start a local Dask cluster of N workers")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="skip trials already finished (default on)")
+                   help="reuse trials finished earlier with the same spec and code (default on)")
+    p.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=True,
+                   help="run trials that failed earlier again (default on)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tuned", help="tuned file (python -m mfgbench tune) for the trials tagged tuned")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tune", help="search a learner's config space on a game or a family (needs optuna)")
+    p.add_argument("learner")
+    p.add_argument("--games", help="comma-separated game ids")
+    p.add_argument("--family", choices=["finite", "stationary"], help="every registered game of this kind")
+    p.add_argument("--space", help="search space: a .toml/.json file or a JSON string (default: the learner's)")
+    p.add_argument("--trials", type=int, default=30, help="Optuna trials (default 30)")
+    p.add_argument("--budget", type=int, default=100, help="iterations per run (default 100, the standard budget)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--sampler-seed", type=int, default=0, help="seed of Optuna's sampler")
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument("--out", default="tuned.toml", help="tuned file to write (default tuned.toml)")
+    p.add_argument("--replace", action="store_true", help="overwrite the file instead of merging the entry")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("report", help="write leaderboard and figures for a results folder")
     p.add_argument("folder", nargs="?", default="results", help="a suite folder or a folder of suites")
@@ -249,9 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return args.func(args)
     except UsageError as exc:
         print(f"mfgbench: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        print(f"mfgbench: error: out of memory ({exc or 'the request is too large for this machine'})",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mfgbench: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         return 0

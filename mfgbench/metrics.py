@@ -8,8 +8,12 @@ game's flow is a single ``mu[s]``):
   ``W1 = sum_i |F(i) - G(i)|`` (F, G the CDFs, unit spacing); on a circle
   ``W1 = min_c sum_i |F(i) - G(i) - c|`` (c the median of F - G); on a 2D grid (box or
   torus) the exact optimal transport cost with the Manhattan distance, solved as a
-  min-cost flow along grid edges by a linear program. States without a grid layout
-  have no W1 (None).
+  min-cost flow along grid edges by a linear program; on any other state graph (a
+  population declaring ``cells`` or ``links``: a maze's free cells, a road's truck lanes,
+  absorbing states joined to the cells they are entered from, an epidemic's health states;
+  see :class:`mfgbench.games.base.Population`) the optimal transport cost for the graph's
+  shortest-path distance, the same min-cost flow along the graph's edges (all times in one
+  linear program). States without a geometry have no W1 (None).
 
 A game's distribution error is the mean over its populations.
 """
@@ -20,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
+
+from mfgbench.games.base import state_edges
 
 
 def total_variation(mu: np.ndarray, nu: np.ndarray) -> np.ndarray:
@@ -75,8 +81,51 @@ def w1_grid(mu: np.ndarray, nu: np.ndarray, shape: tuple, periodic: bool = False
     return float(res.fun)
 
 
+_GRAPH_CACHE: dict = {}
+ROUND_OFF = 1e-14
+
+
+def _graph_incidence(population):
+    """Node-arc incidence matrix (both directions of every edge) and arc lengths of the population's
+    state graph, cached by its geometry."""
+    key = (population.n_states, population.grid_shape, population.periodic, population.cells, population.links)
+    if key not in _GRAPH_CACHE:
+        tails, heads, lengths = state_edges(population)
+        tails, heads = np.r_[tails, heads], np.r_[heads, tails]
+        n_arcs = tails.size
+        cols = np.arange(n_arcs)
+        inc = sparse.csr_matrix((np.r_[-np.ones(n_arcs), np.ones(n_arcs)], (np.r_[tails, heads], np.r_[cols, cols])),
+                                shape=(population.n_states, n_arcs))
+        _GRAPH_CACHE[key] = (inc, np.r_[lengths, lengths])
+    return _GRAPH_CACHE[key]
+
+
+def w1_graph(mu: np.ndarray, nu: np.ndarray, population) -> np.ndarray:
+    """W1 per time (rows of ``mu``, ``nu``) for the shortest-path distance of the population's state
+    graph: the min-cost flow that moves ``mu_t`` onto ``nu_t`` along the graph's edges, every time
+    in one linear program (the times' blocks are independent, so each block is optimal)."""
+    inc, lengths = _graph_incidence(population)
+    mu, nu = np.atleast_2d(np.asarray(mu, dtype=np.float64)), np.atleast_2d(np.asarray(nu, dtype=np.float64))
+    supply = nu - mu
+    # round-off differences (a single state's mass 1 - 1e-16) need no transport and may have no edge to use
+    moving = np.flatnonzero(np.abs(supply).max(axis=1) > ROUND_OFF)
+    out = np.zeros(mu.shape[0])
+    if moving.size == 0 or lengths.size == 0:
+        return out
+    blocks = sparse.kron(sparse.identity(moving.size, format="csr"), inc, format="csr")
+    res = linprog(np.tile(lengths, moving.size), A_eq=blocks, b_eq=supply[moving].ravel(), bounds=(0, None),
+                  method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"W1 transport problem on the state graph of {population.name} failed: {res.message}")
+    out[moving] = (res.x.reshape(moving.size, -1) * lengths).sum(axis=1)
+    return out
+
+
 def w1(mu: np.ndarray, nu: np.ndarray, population) -> np.ndarray | None:
-    """W1 per time for one population's flows, using its grid layout; None without one."""
+    """W1 per time for one population's flows, on its own geometry (grid, or state graph when it
+    declares ``cells`` or ``links``); None without one."""
+    if population.cells is not None or population.links is not None:
+        return w1_graph(mu, nu, population)
     shape = population.grid_shape
     if shape is None:
         return None

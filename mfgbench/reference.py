@@ -42,7 +42,7 @@ from mfgbench.core import as_profile, evaluate
 DEFAULT_CACHE = Path("results") / "references"
 _ROOT = Path(__file__).resolve().parent.parent
 _SOLVER_FILES = tuple(f"reference_solvers/discrete/{name}.py"
-                      for name in ("certified", "iterative", "newton", "problem", "potential"))
+                      for name in ("certified", "iterative", "newton", "problem", "potential", "complementarity"))
 _BRIDGE_FILES = ("reference_solvers/pde/discretize.py", "mfgbench/games/continuous.py")
 
 

@@ -5,8 +5,9 @@ At each checkpoint the current policy profile is scored exactly: exploitability
 (total and per population), the distance of its flow to the reference flow (total
 variation averaged over time; W1 on ordered or grid states; per population), the
 samples the learner has drawn so far, and the learner's own wall time (scoring time
-excluded). Checkpoints are spaced geometrically (for log-log plots) and always include
-the last iteration.
+excluded, and so is the time spent compiling Numba kernels or loading them from the disk
+cache, which a fresh process pays once: ``compile_time`` records it apart). Checkpoints
+are spaced geometrically (for log-log plots) and always include the last iteration.
 
 The trial also scores a no-learning baseline the same way, once, and records it beside the
 reference (``TrialResult.reference["baseline_*"]``): the uniform policy on a finite or
@@ -16,9 +17,11 @@ actor's feedback. A learner that scores worse than its baseline has learned noth
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
+import numba.core.event
 import numpy as np
 
 from mfgbench.core import evaluate, uniform_policy
@@ -52,6 +55,44 @@ class TrialResult:
     @property
     def final(self) -> dict:
         return self.history[-1] if self.history else {}
+
+
+class KernelClock(numba.core.event.Listener):
+    """Seconds each thread has spent holding (or waiting for) Numba's compiler lock, which it
+    takes to compile a kernel or to load one from the disk cache; nested acquisitions count once."""
+
+    def __init__(self):
+        self._threads = {}  # thread id -> [seconds, depth, start]
+
+    def on_start(self, event):
+        state = self._threads.setdefault(threading.get_ident(), [0.0, 0, 0.0])
+        if state[1] == 0:
+            state[2] = time.perf_counter()
+        state[1] += 1
+
+    def on_end(self, event):
+        state = self._threads[threading.get_ident()]
+        state[1] -= 1
+        if state[1] == 0:
+            state[0] += time.perf_counter() - state[2]
+
+    def seconds(self) -> float:
+        """This thread's total so far."""
+        return self._threads.get(threading.get_ident(), (0.0,))[0]
+
+
+KERNEL_CLOCK = KernelClock()
+numba.core.event.register("numba:compiler_lock", KERNEL_CLOCK)
+
+
+def timed_step(agent) -> tuple[dict, float, float]:
+    """One learner step: what it returns, its wall time less kernel compilation, and that compilation."""
+    compiled = KERNEL_CLOCK.seconds()
+    start = time.perf_counter()
+    info = agent.step()
+    elapsed = time.perf_counter() - start
+    compiling = KERNEL_CLOCK.seconds() - compiled
+    return info, elapsed - compiling, compiling
 
 
 def _reference_for(game, reference):
@@ -122,18 +163,19 @@ def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=N
                             "method": str(getattr(ref, "method", ""))}
         result.reference_flow = tuple(np.asarray(f) for f in ref.flow)
     result.reference.update(uniform_baseline(game, result.reference_flow or None, with_w1=with_w1))
-    learner_seconds = 0.0
+    learner_seconds = compile_seconds = 0.0
     next_mark = 0
     ev = None
     for it in range(1, iterations + 1):
-        start = time.perf_counter()
-        info = agent.step()
-        learner_seconds += time.perf_counter() - start
+        info, seconds, compiling = timed_step(agent)
+        learner_seconds += seconds
+        compile_seconds += compiling
         if next_mark < len(marks) and it >= marks[next_mark]:
             while next_mark < len(marks) and marks[next_mark] <= it:
                 next_mark += 1
             ev = evaluate(game, agent.policy)
             record = {"iteration": it, "samples": int(info.get("samples", 0)), "wall_time": learner_seconds,
+                      "compile_time": compile_seconds,
                       "exploitability": ev.exploitability, "per_population": ev.per_population.tolist()}
             if ref is not None:
                 err = distribution_error(game, ev.flow, ref.flow, with_w1=with_w1)
@@ -160,14 +202,16 @@ def _run_continuous(game, agent, learner, iterations, seed, checkpoints, referen
     result.reference = {"exploitability": float("nan"), "certified": bool(ref.converged), "method": f"pde-{ref.method}"}
     result.reference_flow = tuple(np.asarray(m) for m in ref.m)
     result.reference.update(zero_control_baseline(game, ref))
-    learner_seconds, score = 0.0, None
+    learner_seconds = compile_seconds = 0.0
+    score = None
     for it in range(1, iterations + 1):
-        start = time.perf_counter()
-        info = agent.step()
-        learner_seconds += time.perf_counter() - start
+        info, seconds, compiling = timed_step(agent)
+        learner_seconds += seconds
+        compile_seconds += compiling
         if it in marks or it == iterations:
             score = score_continuous(game, agent, ref)
-            record = {"iteration": it, "samples": int(info.get("samples", 0)), "wall_time": learner_seconds}
+            record = {"iteration": it, "samples": int(info.get("samples", 0)), "wall_time": learner_seconds,
+                      "compile_time": compile_seconds}
             record.update({k: score[k] for k in ("exploitability", "per_population", "w1", "w1_per_population",
                                                  "l1", "l1_per_population")})
             record["tv"], record["tv_per_population"] = score["l1"] / 2, [v / 2 for v in score["l1_per_population"]]

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfgbench.bench import Suite, TrialSpec, load_suite_file, run_suite, store
+from mfgbench.bench import Suite, SuiteError, TrialSpec, load_suite_file, run_suite, store
 from mfgbench.cli import main
 from mfgbench.learners import Learner, register_learner
 from mfgbench.learners.fictitious_play import FictitiousPlayConfig
 
-VOLATILE = {"wall_time", "seconds", "path", "traceback"}
+VOLATILE = {"wall_time", "seconds", "path", "traceback", "compile_time", "compile_seconds"}
 
 
 def scores(folder):
@@ -139,16 +139,23 @@ class Exploding(Learner):
 
 def test_a_failing_learner_is_reported_while_the_others_finish(tmp_path):
     suite = Suite("failing", [TrialSpec("crowd-1d-v0", "test-exploding", 0, 10),
-                              TrialSpec("crowd-1d-v0", "fictitious-play", 0, 10),
-                              TrialSpec("crowd-1d-v0", "mirror-descent", 0, 10, config={"learning_rate": -1.0})])
+                              TrialSpec("crowd-1d-v0", "fictitious-play", 0, 10)])
     out = run_suite(suite, out=tmp_path, workers=1, quiet=True)
-    assert sorted(out["failed"]) == ["crowd-1d-v0__mirror-descent__0", "crowd-1d-v0__test-exploding__0"]
+    assert out["failed"] == ["crowd-1d-v0__test-exploding__0"]
     summary = store.read_json(tmp_path / "failing" / "crowd-1d-v0__test-exploding__0" / "summary.json")
     assert summary["status"] == "failed" and "step 3 blew up" in summary["error"]
     board = (tmp_path / "failing" / "leaderboard.md").read_text()
     assert "1 failed: FloatingPointError: step 3 blew up" in board
-    assert "learning_rate must be positive" in board
     assert store.read_json(tmp_path / "failing" / "crowd-1d-v0__fictitious-play__0" / "summary.json")["status"] == "ok"
+
+
+def test_a_config_that_would_fail_at_run_time_stops_the_suite_before_any_trial(tmp_path):
+    suite = Suite("badconfig", [TrialSpec("crowd-1d-v0", "fictitious-play", 0, 10),
+                                TrialSpec("crowd-1d-v0", "mirror-descent", 0, 10, config={"learning_rate": -1.0})])
+    with pytest.raises(SuiteError, match="trial crowd-1d-v0__mirror-descent__0: mirror-descent: learning_rate must "
+                                         "be positive, got -1.0"):
+        run_suite(suite, out=tmp_path, workers=1, quiet=True)
+    assert not list((tmp_path / "badconfig").glob("*/summary.json"))
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def test_there_are_notebooks():
-    assert {p.stem for p in NOTEBOOKS} >= {"quickstart", "learners_vs_pde", "heterogeneous"}
+    assert {p.stem for p in NOTEBOOKS} >= {"quickstart", "learners_vs_pde", "heterogeneous", "bring_your_own_agent"}
 
 
 def _tree(folder):

@@ -169,7 +169,8 @@ def test_fictitious_play_fast_step_is_the_algorithm(game_id):
 @pytest.mark.parametrize("game_id", ["crowd-1d-v0", "predator-prey-v0", "sis-v0"])
 def test_mirror_descent_fast_step_is_the_algorithm(game_id):
     game = mb.make(game_id)
-    learner = MirrorDescent(game, MirrorDescentConfig(learning_rate=0.3), rng=np.random.default_rng(0))
+    learner = MirrorDescent(game, MirrorDescentConfig(learning_rate=0.3, reward_scale=1.0),
+                           rng=np.random.default_rng(0))
     pi = mb.uniform_policy(game)
     score = [np.zeros_like(p) for p in pi]
     for _ in range(6):

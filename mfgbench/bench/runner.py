@@ -1,15 +1,12 @@
-"""Running a suite: each trial in its own folder, on a local process pool or a Dask cluster.
+"""Running one trial, and the reference its game is scored against.
 
 ``execute_trial(spec, folder)`` runs one trial and writes its files (see
 ``mfgbench.bench.store``); it never raises: a trial that raises or diverges (non-finite
-exploitability) is recorded as failed with its error. ``run_suite`` skips trials whose
-summary already exists (``resume``), re-runs the others, and hands the rest to an
-executor:
-
-- ``workers == 1``: in this process, one after another;
-- ``workers > 1``: a local process pool (spawned processes);
-- ``scheduler="tcp://host:port"``: an existing Dask distributed cluster;
-- ``dask_local=N``: a local Dask cluster of N worker processes started for this run.
+exploitability) is recorded as failed with its error. It holds the trial folder's lock
+while it writes, so a second run into the same folder waits for it and then reuses its
+result instead of writing beside it. ``prepare_reference`` computes (or loads) a game's
+reference once, before the trials that share it. ``mfgbench.bench.schedule`` runs a
+whole suite with these two.
 
 Every trial draws its randomness from its own seed, so results do not depend on the
 executor (only wall times do).
@@ -17,18 +14,17 @@ executor (only wall times do).
 from __future__ import annotations
 
 import math
-import os
 import platform
 import subprocess
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
 from mfgbench.bench import store
-from mfgbench.bench.suite import Suite, TrialSpec
+from mfgbench.bench.suite import TrialSpec
+from mfgbench.trial import KERNEL_CLOCK
 
 
 def _versions() -> dict:
@@ -67,24 +63,31 @@ def shared_reference(game, cache):
     return reference(game, cache_path=cache)
 
 
-def _prepare_references(jobs, quiet):
-    """Compute each distinct game's reference once, before the trials that share it start."""
-    done = set()
-    for spec, _folder, cache, _rev in jobs:
-        key = (spec.game, store.dumps(spec.game_params), store.dumps(spec.discretize))
-        if key in done:
-            continue
-        done.add(key)
-        try:
-            game = build_game(spec)
-            start = time.perf_counter()
-            ref = shared_reference(game, cache)
-        except Exception:  # the trial itself will fail and record the error
-            continue
-        if ref is not None and not quiet:
-            print(f"reference {game.id}: exploitability {ref.exploitability:.2e} "
-                  f"({'certified' if ref.certified else 'NOT certified'}), {time.perf_counter() - start:.1f}s",
-                  flush=True)
+def prepare_reference(spec: TrialSpec, cache, numba_threads: int | None = None) -> dict:
+    """Compute (or load from the cache) the reference of the game ``spec`` plays, and say how it
+    went: ``{"game", "exploitability", "certified", "seconds", "compile_seconds"}`` or, when it
+    cannot be computed, ``{"game", "error", ...}`` (each trial of the game then records the error).
+    ``None`` as exploitability: the game has no discrete reference (scored against the PDE)."""
+    _set_numba_threads(numba_threads)
+    start, compiled = time.perf_counter(), KERNEL_CLOCK.seconds()
+    out = {"game": spec.game}
+    try:
+        game = build_game(spec)
+        out["game"] = game.id
+        ref = shared_reference(game, cache)
+        if ref is not None:
+            out.update(exploitability=float(ref.exploitability), certified=bool(ref.certified))
+    except Exception as exc:  # noqa: BLE001  (recorded by the trials that need it)
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    out.update(seconds=time.perf_counter() - start, compile_seconds=KERNEL_CLOCK.seconds() - compiled)
+    return out
+
+
+def _set_numba_threads(threads):
+    """Numba's thread count for the calling thread (pool workers x threads <= cores)."""
+    if threads:
+        import numba
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
 def pde_comparison(spec: TrialSpec, game, flow) -> tuple:
@@ -100,19 +103,39 @@ def pde_comparison(spec: TrialSpec, game, flow) -> tuple:
     return [np.asarray(m) for m in pde.m], gaps, pde.summary()
 
 
-def execute_trial(spec: TrialSpec, folder, reference_cache=None, revision=None) -> dict:
-    """Run one trial, write its folder, and return its summary (status "ok" or "failed")."""
+def execute_trial(spec: TrialSpec, folder, reference_cache=None, revision=None, key=None,
+                  numba_threads: int | None = None, reuse: bool = True) -> dict:
+    """Run one trial, write its folder, and return its summary (status "ok" or "failed").
+
+    ``key`` (``mfgbench.bench.resume.trial_key``) is recorded with the results; when another
+    process holds the folder, this waits for it and, with ``reuse``, returns that run's summary
+    if it finished the same trial (marked ``"by_another_run": True``) instead of running it again.
+    """
+    from mfgbench.bench import resume
+
+    folder = Path(folder)
+    with store.folder_lock(folder):
+        if key is not None and reuse:
+            done, _why = resume.finished(folder, key)
+            if done is not None:  # another run finished it while we waited for the lock
+                return {**done, "by_another_run": True}
+        store.remove_orphan_temporaries(folder)
+        (folder / "summary.json").unlink(missing_ok=True)  # the folder holds no finished trial until we are done
+        _set_numba_threads(numba_threads)
+        return _execute(spec, folder, reference_cache, revision, key)
+
+
+def _execute(spec, folder, reference_cache, revision, key) -> dict:
     from mfgbench.learners import make_config
     from mfgbench.trial import run_trial
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    summary = {"trial": spec.name, **spec.as_dict()}
+    start, compiled = time.perf_counter(), KERNEL_CLOCK.seconds()
+    summary = {"trial": spec.name, **spec.as_dict(), "key": key}
     try:
         config = make_config(spec.learner, **spec.config)
         store.write_json_atomic(folder / "config.json", {**spec.as_dict(), "config_full": _asdict(config),
-                                                         "versions": _versions(), "git_revision": revision})
+                                                         "versions": _versions(), "git_revision": revision,
+                                                         "key": key, "numba_threads": _numba_threads()})
         game = build_game(spec)
         ref = shared_reference(game, reference_cache)
         result = run_trial(game, spec.learner, iterations=spec.iterations, seed=spec.seed, config=config,
@@ -141,96 +164,16 @@ def execute_trial(spec: TrialSpec, folder, reference_cache=None, revision=None) 
         summary.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                         "traceback": traceback.format_exc(limit=8)})
     summary["seconds"] = time.perf_counter() - start
+    summary["compile_seconds"] = KERNEL_CLOCK.seconds() - compiled
     store.write_json_atomic(folder / "summary.json", summary)
     return summary
+
+
+def _numba_threads() -> int:
+    import numba
+    return numba.get_num_threads()
 
 
 def _asdict(config):
     import dataclasses
     return dataclasses.asdict(config)
-
-
-def _run_local(jobs, workers, progress):
-    if workers <= 1:
-        for spec, folder, cache, rev in jobs:
-            progress(execute_trial(spec, folder, cache, rev))
-        return
-    import multiprocessing as mp
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(execute_trial, *job) for job in jobs]
-        for fut in as_completed(futures):
-            progress(fut.result())
-
-
-def _run_dask(jobs, scheduler, dask_local, progress):
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed as dask_completed
-    except ImportError:
-        raise RuntimeError("the Dask executor needs dask[distributed]: pip install 'mfgbench[dist]'") from None
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=int(dask_local), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    try:
-        futures = [client.submit(execute_trial, *job, pure=False) for job in jobs]
-        for fut in dask_completed(futures):
-            progress(fut.result())
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def run_suite(suite: Suite, out="results", workers: int | None = None, resume: bool = True,
-              scheduler: str | None = None, dask_local: int | None = None, quiet: bool = False,
-              report: bool = True) -> dict:
-    """Run every trial of ``suite`` under ``out/<suite.name>/`` and write the report.
-
-    Returns ``{"folder", "ran", "skipped", "failed", "summaries"}``.
-    """
-    root = Path(out) / suite.name
-    root.mkdir(parents=True, exist_ok=True)
-    cache = Path(out) / "references"
-    revision = git_revision()
-    names = [t.name for t in suite.trials]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise ValueError(f"suite {suite.name}: trial {dup} appears twice; give the variants different tags")
-    summaries, jobs = {}, []
-    for spec in suite.trials:
-        done = store.finished_summary(root / spec.name) if resume else None
-        if done is not None:
-            summaries[spec.name] = done
-        else:
-            store.remove_orphan_temporaries(root / spec.name)
-            jobs.append((spec, root / spec.name, cache, revision))
-    skipped = len(summaries)
-    _prepare_references(jobs, quiet)
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-        bar = tqdm(total=len(suite.trials), initial=skipped, desc=f"suite {suite.name}", unit="trial")
-
-    def progress(summary):
-        summaries[summary["trial"]] = summary
-        if bar is not None:
-            bar.update(1)
-            failed = sum(s.get("status") != "ok" for s in summaries.values())
-            bar.set_postfix(running=len(suite.trials) - len(summaries), failed=failed)
-
-    try:
-        if scheduler or dask_local:
-            _run_dask(jobs, scheduler, dask_local, progress)
-        else:
-            _run_local(jobs, workers if workers is not None else (os.cpu_count() or 1), progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    if report:
-        from mfgbench.report import write_report
-        write_report(root, quiet=quiet)
-    failed = [n for n, s in summaries.items() if s.get("status") != "ok"]
-    return {"folder": str(root), "ran": len(jobs), "skipped": skipped, "failed": failed, "summaries": summaries}

@@ -13,7 +13,16 @@ Layout under a suite's folder ``<out>/<suite>/``::
 
 Atomic: each file is written to a temporary name in the same folder and renamed over
 the target (``os.replace``), so a killed run leaves either the old file or the new
-one, never a torn one. Leftover temporaries are ignored and cleaned on the next write.
+one, never a torn one. A temporary's name carries its writer (``.<file>.<pid>@<host>.<random>.tmp``):
+only temporaries whose writer is dead are cleaned up, so two runs sharing a folder never
+delete each other's. Files get the mode ``0666`` less the user's umask, like any file the
+user creates.
+
+Concurrency: a trial folder holds a lock (``.lock``, an advisory ``flock`` released by
+the kernel when its holder exits, even by ``kill -9``) while a trial is written into it;
+a second run that reaches the same trial waits for the first instead of writing beside it.
+A run also holds a marker ``.run.<pid>@<host>.lock`` in its suite folder, so that another run
+can say that it shares the folder (``live_runs``).
 """
 from __future__ import annotations
 
@@ -21,10 +30,18 @@ import io
 import json
 import math
 import os
-import tempfile
+import re
+import secrets
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: trial folders are then not locked
+    fcntl = None
 
 
 def _json_default(obj):
@@ -54,10 +71,33 @@ def dumps(obj) -> str:
     return json.dumps(_clean(obj), default=_json_default, allow_nan=False)
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
+def writer_tag() -> str:
+    """Who writes: ``<pid>@<host>`` (in temporary and lock files)."""
+    return f"{os.getpid()}@{_host()}"
+
+
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]+)\.[0-9a-f]+\.tmp$")
+
+
+def _new_temporary(path: Path) -> tuple[int, Path]:
+    """A new temporary beside ``path``, created with mode 0666 (the umask then applies, as for
+    any file the user creates; ``tempfile.mkstemp`` would force 0600)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{writer_tag()}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def write_bytes_atomic(path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _new_temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -112,9 +152,87 @@ def finished_summary(folder) -> dict | None:
         return None
 
 
-def remove_orphan_temporaries(folder) -> None:
-    """Delete temporaries a killed writer left behind (they never replaced a real file)."""
-    folder = Path(folder)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def remove_orphan_temporaries(folder) -> list:
+    """Delete the temporaries whose writer is dead (a killed run's; they never replaced a real
+    file) and return their paths. Temporaries of a live process, or written from another host,
+    or not named by this module, are left alone."""
+    folder, removed = Path(folder), []
     if folder.is_dir():
         for tmp in folder.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
+            m = _TEMPORARY.match(tmp.name)
+            if m and m["host"] == _host() and not _alive(int(m["pid"])):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
+
+
+@contextmanager
+def run_marker(folder):
+    """Hold this run's marker in ``folder`` for the ``with`` block (see ``live_runs``)."""
+    path = Path(folder) / f".run.{writer_tag()}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def live_runs(folder) -> list:
+    """``pid@host`` of the other runs holding a marker in ``folder``; markers of dead runs are removed."""
+    found = []
+    for path in Path(folder).glob(".run.*.lock"):
+        tag = path.name[len(".run."):-len(".lock")]
+        if tag == writer_tag() or fcntl is None:
+            continue
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found.append(tag)
+        else:
+            path.unlink(missing_ok=True)  # its run is gone
+        finally:
+            os.close(fd)
+    return found
+
+
+@contextmanager
+def folder_lock(folder, on_wait=None):
+    """Hold ``folder/.lock`` (exclusive ``flock``) for the ``with`` block, creating the folder.
+
+    When another process holds it, ``on_wait(holder)`` is called with the holder's
+    ``pid@host`` (or None) and the call blocks until it is released. The kernel releases the
+    lock when the holder exits, however it exits, so a dead run never blocks a later one.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait(os.pread(fd, 200, 0).decode(errors="replace").strip() or None)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{writer_tag()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

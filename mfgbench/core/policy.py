@@ -3,7 +3,9 @@
 ``pi[t, s, :]`` is the distribution of the action drawn at time t in state s; every
 row is non-negative and sums to 1. A profile is a tuple indexed by population;
 public functions also accept a list of arrays or, for a single-population game, one
-array.
+array. Arrays of a lower precision than float64 (float32, float16) are accepted when
+their rows sum to 1 within that precision, and renormalised in float64; complex arrays
+are refused.
 """
 from __future__ import annotations
 
@@ -31,15 +33,31 @@ def as_profile(game, policy) -> tuple:
         raise PolicyError(f"game {game.id}: policy has {len(policy)} population arrays, the game has {K}")
     out = []
     for k, pi in enumerate(policy):
-        pi = np.ascontiguousarray(pi, dtype=np.float64)
         where = f"game {game.id}, population {k} ({game.populations[k].name})"
+        pi, tol = _as_float64(pi, where)
         shape = policy_shape(game, k)
         if pi.shape != shape:
             axes = "[s, a]" if len(shape) == 2 else "[t, s, a]"
             raise PolicyError(f"{where}: policy has shape {pi.shape}, expected {shape} ({axes})")
-        _check_rows(pi, where)
+        _check_rows(pi, where, tol)
+        if tol > ROW_SUM_TOL:
+            pi = pi / pi.sum(axis=-1, keepdims=True)
         out.append(pi)
     return tuple(out)
+
+
+def _as_float64(pi, where) -> tuple:
+    """``pi`` as a contiguous float64 array, and the tolerance its rows' sums are held to: a
+    lower-precision float array is only as normalised as its precision allows."""
+    raw = np.asarray(pi)
+    if np.iscomplexobj(raw):
+        raise PolicyError(f"{where}: policy has complex dtype {raw.dtype}; probabilities are real numbers")
+    if raw.dtype.kind not in "fiub":
+        raise PolicyError(f"{where}: policy has dtype {raw.dtype}; expected floating-point probabilities")
+    tol = ROW_SUM_TOL
+    if raw.dtype.kind == "f" and raw.dtype.itemsize < 8 and raw.ndim:
+        tol = max(ROW_SUM_TOL, 2.0 * raw.shape[-1] * float(np.finfo(raw.dtype).eps))
+    return np.ascontiguousarray(raw, dtype=np.float64), tol
 
 
 def _is_one_array(policy, ndim) -> bool:
@@ -49,7 +67,7 @@ def _is_one_array(policy, ndim) -> bool:
         return False
 
 
-def _check_rows(pi, where):
+def _check_rows(pi, where, tol=ROW_SUM_TOL):
     names = ("time", "state", "action")[-pi.ndim:]
     bad = ~np.isfinite(pi) | (pi < 0)
     if bad.any():
@@ -57,7 +75,7 @@ def _check_rows(pi, where):
         raise PolicyError(f"{where}, {_at(names, idx)}: probability {float(pi[tuple(idx)])} "
                           f"is negative or not finite")
     rows = pi.sum(axis=-1)
-    off = np.abs(rows - 1.0) > ROW_SUM_TOL
+    off = np.abs(rows - 1.0) > tol
     if off.any():
         idx = np.argwhere(off)[0]
         raise PolicyError(f"{where}, {_at(names, idx)}: action probabilities sum to "
@@ -93,13 +111,24 @@ def save_policy(path, game, policy) -> None:
 
 def load_policy(path, game) -> tuple:
     """Read a profile written by ``save_policy`` (also accepts ``arr_k`` keys, population
-    names, or a single array for a single-population game) and validate it."""
+    names, or a single array - in a ``.npz`` or a ``.npy`` file - for a single-population
+    game) and validate it."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc}") from None
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            arrays, single = {"array": loaded}, True
+        else:
+            with loaded as data:
+                arrays, single = {key: data[key] for key in data.files}, False
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001  (empty, truncated or foreign files raise many kinds of error)
+        raise PolicyError(f"cannot read policy file {path}: not a readable .npz or .npy file (empty, truncated "
+                          f"or another format: {str(exc) or type(exc).__name__})") from None
     K = game.n_populations
+    if single and K > 1:
+        raise PolicyError(f"policy file {path} holds one array, the game {game.id} has {K} populations: "
+                          f"save them in one .npz with keys policy_0 .. policy_{K - 1}")
     if K == 1 and len(arrays) == 1:
         return as_profile(game, next(iter(arrays.values())))
     profile = []

@@ -34,8 +34,21 @@ ROW_SUM_TOL = 1e-9
 class Population:
     """One population of a game: its state and action sets and initial distribution.
 
-    ``grid_shape`` (optional) says how states are laid out on a grid (row-major),
-    ``periodic`` whether that grid wraps around; distribution metrics (W1) use them.
+    Geometry (optional; distribution metrics (W1) and figures use it):
+
+    - ``grid_shape``: the states are the cells of a grid, row-major (``n_states`` cells), and
+      ``periodic`` says whether that grid wraps around;
+    - ``cells`` (with ``grid_shape``): the states are *some* cells of the grid ``grid_shape`` (a maze's
+      free cells, a road's truck lanes) and possibly states with no cell (absorbing "caught",
+      "arrived"): ``cells[s]`` is state s's row-major cell index, or -1 for a state with no cell;
+    - ``links``: extra edges ``(s, s', length)`` of the state graph, e.g. joining the states with no
+      cell to the cells they are entered from, or making the graph of a population with no grid
+      (the health states of an epidemic).
+
+    The *state graph* has an edge of length 1 between states on neighbouring grid cells (periodic
+    grids wrap) and the ``links``; with ``cells`` or ``links`` it must be connected, and W1 is the
+    optimal transport cost for its shortest-path distance (:func:`state_edges`). ``state_labels``
+    name the states (figures, tables).
     """
 
     name: str
@@ -45,6 +58,8 @@ class Population:
     grid_shape: tuple | None = None
     periodic: bool = False
     state_labels: tuple | None = field(default=None, repr=False)
+    cells: tuple | None = field(default=None, repr=False)
+    links: tuple | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -205,6 +220,10 @@ class Game(PopulationGame):
     log_coupling: LogCoupling | None = None
     """Set (see :class:`LogCoupling`) on games whose only mean-field dependence is a local
     log-density reward: their references then come from the potential's interior point."""
+    affine_coupling = None
+    """Set (an :class:`mfgbench.games.coupling.AffineCoupling`) on games whose rewards and
+    transitions are affine in linear features of the flows, populations on their own state
+    spaces: their references then come from the interior point on the complementarity system."""
 
     def __init__(self, horizon: int, populations, params: dict | None = None):
         if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
@@ -263,11 +282,105 @@ def _checked_population(game_id: str, k: int, p: Population) -> Population:
     if mu0.shape != (p.n_states,):
         raise GameError(f"{where}: mu0 has shape {mu0.shape}, expected ({p.n_states},)")
     check_distribution(mu0, f"{where}: mu0")
-    if p.grid_shape is not None and int(np.prod(p.grid_shape)) != p.n_states:
+    if p.cells is None and p.grid_shape is not None and int(np.prod(p.grid_shape)) != p.n_states:
         raise GameError(f"{where}: grid_shape {p.grid_shape} does not hold {p.n_states} states")
+    cells = _checked_cells(where, p)
+    links = _checked_links(where, p)
+    if p.state_labels is not None and len(p.state_labels) != p.n_states:
+        raise GameError(f"{where}: {len(p.state_labels)} state labels for {p.n_states} states")
     mu0 = mu0.copy()
     mu0.setflags(write=False)
-    return Population(p.name, int(p.n_states), int(p.n_actions), mu0, p.grid_shape, p.periodic, p.state_labels)
+    checked = Population(p.name, int(p.n_states), int(p.n_actions), mu0, p.grid_shape, p.periodic, p.state_labels,
+                         cells, links)
+    if cells is not None or links is not None:
+        s = _unreachable_state(checked)
+        if s is not None:
+            raise GameError(f"{where}: the state graph (grid neighbours and links) is not connected: state {s} "
+                            f"cannot be reached from state 0")
+    return checked
+
+
+def _checked_cells(where, p):
+    if p.cells is None:
+        return None
+    if p.grid_shape is None:
+        raise GameError(f"{where}: cells are given without the grid_shape they lie on")
+    cells = np.asarray(p.cells)
+    n_cells = int(np.prod(p.grid_shape))
+    if cells.shape != (p.n_states,) or not np.issubdtype(cells.dtype, np.integer):
+        raise GameError(f"{where}: cells must hold one integer per state ({p.n_states}), got shape {cells.shape}")
+    bad = (cells < -1) | (cells >= n_cells)
+    if bad.any():
+        s = int(np.flatnonzero(bad)[0])
+        raise GameError(f"{where}: state {s} lies on cell {int(cells[s])}, outside the grid {p.grid_shape} "
+                        f"(-1 means no cell)")
+    placed = cells[cells >= 0]
+    if np.unique(placed).size != placed.size:
+        raise GameError(f"{where}: two states lie on one cell")
+    return tuple(int(c) for c in cells)
+
+
+def _checked_links(where, p):
+    if p.links is None:
+        return None
+    out = []
+    for i, link in enumerate(p.links):
+        if len(link) != 3:
+            raise GameError(f"{where}: link {i} must be (state, state, length), got {link!r}")
+        a, b, length = link
+        if not (0 <= int(a) < p.n_states and 0 <= int(b) < p.n_states) or int(a) == int(b):
+            raise GameError(f"{where}: link {i} joins states {a} and {b}: they must be two states in "
+                            f"0..{p.n_states - 1}")
+        if not (np.isfinite(length) and length > 0):
+            raise GameError(f"{where}: link {i} has length {length!r}; lengths must be positive")
+        out.append((int(a), int(b), float(length)))
+    return tuple(out)
+
+
+def state_edges(pop: Population):
+    """The edges ``(tails, heads, lengths)`` (each undirected edge once) of ``pop``'s state graph:
+    length-1 edges between states on neighbouring cells of its grid (wrapping if ``periodic``;
+    every state is a cell when ``cells`` is not given) and its ``links``. None for a population
+    without a grid or links."""
+    if pop.grid_shape is None and pop.links is None:
+        return None
+    tails, heads, lengths = [], [], []
+    if pop.grid_shape is not None:
+        shape = tuple(pop.grid_shape)
+        cells = np.arange(pop.n_states) if pop.cells is None else np.asarray(pop.cells)
+        state_of = np.full(int(np.prod(shape)), -1, dtype=np.int64)
+        state_of[cells[cells >= 0]] = np.flatnonzero(cells >= 0)
+        grid = state_of.reshape(shape)
+        for axis in range(len(shape)):
+            if shape[axis] < 2:
+                continue
+            nxt = np.roll(grid, -1, axis=axis)
+            if not (pop.periodic and shape[axis] > 2):
+                keep = [slice(None)] * len(shape)
+                keep[axis] = slice(0, shape[axis] - 1)
+                a, b = grid[tuple(keep)].ravel(), nxt[tuple(keep)].ravel()
+            else:
+                a, b = grid.ravel(), nxt.ravel()
+            both = (a >= 0) & (b >= 0)
+            tails.append(a[both]); heads.append(b[both]); lengths.append(np.ones(int(both.sum())))
+    if pop.links:
+        link = np.asarray(pop.links, dtype=np.float64)
+        tails.append(link[:, 0].astype(np.int64)); heads.append(link[:, 1].astype(np.int64))
+        lengths.append(link[:, 2])
+    return (np.concatenate(tails).astype(np.int64), np.concatenate(heads).astype(np.int64),
+            np.concatenate(lengths))
+
+
+def _unreachable_state(pop: Population):
+    """A state the state graph does not connect to state 0, or None."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    tails, heads, _ = state_edges(pop)
+    graph = coo_matrix((np.ones(tails.size), (tails, heads)), shape=(pop.n_states, pop.n_states))
+    _, label = connected_components(graph, directed=False)
+    apart = np.flatnonzero(label != label[0])
+    return int(apart[0]) if apart.size else None
 
 
 def check_distribution(mu: np.ndarray, where: str) -> None:

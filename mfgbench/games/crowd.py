@@ -28,6 +28,11 @@ class CrowdModelling1D(Game):
     static_transitions = True
     log_coupling = LogCoupling(eta=1.0, eps=LOG_EPS, floor="add", terminal=True)
 
+    @staticmethod
+    def array_dims(size, horizon):
+        """(T, [(S, A, B)]) before building, for the registry's memory check."""
+        return horizon - 1, [(size, 3, 3)]
+
     def __init__(self, size: int = 10, horizon: int = 10):
         if size < 3 or horizon < 2:
             raise ValueError(f"game {self.id}: needs size >= 3 and horizon >= 2, got size={size}, horizon={horizon}")

@@ -47,6 +47,11 @@ class Garnet(Game):
     id = "garnet-v0"
     static_transitions = True
 
+    @staticmethod
+    def array_dims(S, A, B, T, K, **_):
+        """(T, [(S, A, B)] * K) before building, for the registry's memory check."""
+        return T, [(S, A, B)] * K
+
     def __init__(self, S: int = 20, A: int = 3, B: int = 3, T: int = 10, K: int = 1,
                  coupling: float = 1.0, monotone: bool = True, seed: int = 0):
         if min(S, A, B, T, K) < 1:

@@ -14,10 +14,16 @@ like O(1/j). Where no best response ever visits (t, s), the initial policy stays
 Best-response variants (``config.best_response``):
 - ``exact``: backward induction on the exact model along the flow (greedy, ties to the
   lowest action);
-- ``softmax``: ``softmax(Q^BR / temperature)``, the regularised best response;
+- ``softmax``: ``softmax(Q^BR / tau)``, the regularised best response, with ``tau =
+  temperature * reward_scale`` (``mfgbench.learners.scale``: the same behaviour on a game
+  whose rewards are all multiplied by a constant);
 - ``sampled``: Q estimated from ``samples_per_pair`` draws of the game's transition at
   every (t, s, a) (a generative model of the game along the flow), backward in time,
-  then greedy. The draws come from the learner's Generator and are counted in ``samples``.
+  then greedy. The draws come from the learner's Generator and are counted in ``samples``;
+- ``external``: trained outside mfgbench by ``config.best_responder(env, seed)`` on a
+  ``mfgbench.envs.BestResponseEnv`` facing the flow (deep fictitious play with, e.g., a
+  Stable-Baselines3 DQN; ``mfgbench.envs.external``), tabulated exactly; the transitions it samples
+  are counted in ``samples``.
 
 Works for several populations (all best-respond to the same joint flow) and for
 stationary discounted games (best responses to the stationary distribution, weights
@@ -33,6 +39,7 @@ from mfgbench.core import kernels
 from mfgbench.core.evaluate import best_response_along, flow_of_profile, model_of_profile, static_model_arrays
 from mfgbench.core.policy import as_profile, greedy_policy, uniform_policy
 from mfgbench.learners.base import Learner, register_learner
+from mfgbench.learners.scale import check_configured_scale, resolve_scale
 
 
 def softmax(x: np.ndarray, temperature: float) -> np.ndarray:
@@ -44,20 +51,36 @@ def softmax(x: np.ndarray, temperature: float) -> np.ndarray:
 @dataclass
 class FictitiousPlayConfig:
     best_response: str = "exact"
-    """How each iteration's best response is computed: "exact", "softmax" or "sampled"."""
+    """How each iteration's best response is computed: "exact", "softmax", "sampled" or "external"."""
     temperature: float = 0.1
-    """Temperature of the softmax best response (used when best_response == "softmax")."""
+    """Temperature of the softmax best response (used when best_response == "softmax"), in
+    units of the reward scale."""
     samples_per_pair: int = 10
     """Transition draws per (t, s, a) for the sampled best response."""
+    reward_scale: float | None = None
+    """Unit of ``temperature``: None computes the game's reward scale
+    (``mfgbench.learners.scale.reward_scale``) when the softmax best response needs it; a
+    number fixes it (1.0: absolute units)."""
+    best_responder: object = None
+    """For best_response == "external": a callable ``(env, seed) -> policy`` that trains a best
+    response on a ``mfgbench.envs.BestResponseEnv``, or its import path "module:function" (e.g.
+    "mfgbench.envs.sb3:dqn_best_response")."""
+    observation: str = "multidiscrete"
+    """For best_response == "external": the observation encoding of the environments handed to
+    best_responder ("multidiscrete", "discrete" or "onehot")."""
 
     def __post_init__(self):
-        if self.best_response not in ("exact", "softmax", "sampled"):
-            raise ValueError(f"fictitious-play: best_response must be exact, softmax or sampled, "
-                             f"got {self.best_response!r}")
+        if self.best_response not in ("exact", "softmax", "sampled", "external"):
+            raise ValueError(f"fictitious-play: best_response must be exact, softmax or sampled (or external, "
+                             f"with a best_responder), got {self.best_response!r}")
+        if self.best_response == "external" and self.best_responder is None:
+            raise ValueError("fictitious-play: best_response='external' needs best_responder, a callable "
+                             "(env, seed) -> policy or an import path 'module:function'")
         if self.temperature <= 0:
             raise ValueError(f"fictitious-play: temperature must be positive, got {self.temperature}")
         if self.samples_per_pair < 1:
             raise ValueError(f"fictitious-play: samples_per_pair must be >= 1, got {self.samples_per_pair}")
+        check_configured_scale("fictitious-play", self.reward_scale)
 
 
 def sampled_q_values(model, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -84,10 +107,14 @@ class FictitiousPlay(Learner):
     name = "fictitious-play"
     Config = FictitiousPlayConfig
     kinds = ("finite", "stationary")
+    PRESETS = {"paper": {"best_response": "exact"}}
+    """Perrin et al. 2020: exact best responses, distribution-weighted averaging (no hyperparameter)."""
 
     def __init__(self, game, config=None, rng=None):
         super().__init__(game, config, rng)
         self.stationary = getattr(game, "kind", "finite") == "stationary"
+        self._tau = (self.config.temperature * resolve_scale(game, self.config.reward_scale)
+                     if self.config.best_response == "softmax" else None)
         self._policy = uniform_policy(game)
         # cumulative sums over the initial policy and the best responses so far of
         # mu^{BR}(s) BR(a|s) and of mu^{BR}(s) (the initial policy counts as BR_0, as in OpenSpiel)
@@ -96,6 +123,7 @@ class FictitiousPlay(Learner):
         self._weights = [mu.copy() for mu in flow]
         # (flow, L, succ, prob, g, the game's cached transition pair) of the current policy, from the last step
         self._next_model = None
+        self._external = None   # the environments of best_response == "external", built on first use
         # the compiled averaging sums each row in numpy's order up to PAIRWISE_BLOCK actions
         self._compiled_average = max(p.n_actions for p in game.populations) <= kernels.PAIRWISE_BLOCK
 
@@ -106,13 +134,15 @@ class FictitiousPlay(Learner):
     def _best_response(self):
         """Best response of each population to the current average policy's flow."""
         cfg = self.config
+        if cfg.best_response == "external":
+            return self._external_best_response()
         if self.stationary:
             from mfgbench.core import stationary
             ev = stationary.evaluate(self.game, self._policy)
             Q = ev.best_response.q_values
             if cfg.best_response == "sampled":
                 raise ValueError("fictitious-play: the sampled best response plays finite-horizon games only")
-            return tuple(softmax(q, cfg.temperature) if cfg.best_response == "softmax" else greedy_policy(q)
+            return tuple(softmax(q, self._tau) if cfg.best_response == "softmax" else greedy_policy(q)
                          for q in Q)
         model = model_of_profile(self.game, self._policy)
         if cfg.best_response == "sampled":
@@ -123,8 +153,17 @@ class FictitiousPlay(Learner):
             return tuple(greedy_policy(q) for q in Q)
         Q = best_response_along(model).q_values
         if cfg.best_response == "softmax":
-            return tuple(softmax(q, cfg.temperature) for q in Q)
+            return tuple(softmax(q, self._tau) for q in Q)
         return tuple(greedy_policy(q) for q in Q)
+
+    def _external_best_response(self):
+        """Best responses trained by ``config.best_responder`` (``mfgbench.envs.external``)."""
+        if self._external is None:
+            from mfgbench.envs.external import ExternalBestResponse
+            self._external = ExternalBestResponse(self.game, self.config.best_responder, self.config.observation)
+        br, samples = self._external(self._policy, self.rng)
+        self.samples += samples
+        return br
 
     def _flow_of(self, policy):
         if self.stationary:

@@ -55,6 +55,7 @@ import numpy as np
 
 from mfgbench.core.policy import greedy_policy
 from reference_solvers.discrete import iterative
+from reference_solvers.discrete.complementarity import solve_complementarity
 from reference_solvers.discrete.newton import newton_polish
 from reference_solvers.discrete.potential import solve_potential
 from reference_solvers.discrete.problem import analyse, clock, is_stationary
@@ -124,6 +125,12 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
         ip = solve_potential(game, target=0.1 * tol, deadline=start + max_seconds, warm=50)
         potential = ip.analysis
         how = f"interior point (Mehrotra) on the {game.log_coupling.problem}"
+        if potential.exploitability <= tol:
+            return Solution(potential, how, ip.iterations, "converged")
+    elif getattr(game, "affine_coupling", None) is not None and not is_stationary(game):
+        ip = solve_complementarity(game, target=0.1 * tol, deadline=start + max_seconds, warm=50)
+        potential = ip.analysis
+        how = "interior point (Mehrotra) on the complementarity system (types on their own state spaces)"
         if potential.exploitability <= tol:
             return Solution(potential, how, ip.iterations, "converged")
     br = iterative.best_response_iteration(game, iterations=30, tol=tol)

@@ -67,7 +67,7 @@ def test_exact_learners_play_stationary_games(learner):
 def test_munchausen_mirror_descent_reaches_the_regularised_equilibrium():
     # its fixed point is the entropy-regularised equilibrium: pi = softmax(Q^pi_soft / tau)
     game = mb.make("garnet-v0", S=8, A=3, B=2, T=4, coupling=1.0)
-    agent = make_learner("mirror-descent", game, munchausen=0.5, temperature=0.5)
+    agent = make_learner("mirror-descent", game, munchausen=0.5, temperature=0.5, reward_scale=1.0)
     for _ in range(400):
         agent.step()
     before = agent.policy[0].copy()
@@ -108,8 +108,8 @@ OMD_BEACH_BUMP = pytest.mark.xfail(strict=True, reason="OMD's TV (and W1) to the
 
 @pytest.mark.parametrize("game_id,learner,config", [
     ("left-right-v0", "fictitious-play", {}), ("beach-bar-v0", "fictitious-play", {}),
-    ("left-right-v0", "mirror-descent", {"learning_rate": 1.0}),
-    pytest.param("beach-bar-v0", "mirror-descent", {"learning_rate": 1.0}, marks=OMD_BEACH_BUMP),
+    ("left-right-v0", "mirror-descent", {"learning_rate": 1.0, "reward_scale": 1.0}),
+    pytest.param("beach-bar-v0", "mirror-descent", {"learning_rate": 1.0, "reward_scale": 1.0}, marks=OMD_BEACH_BUMP),
 ])
 def test_distribution_error_to_the_certified_reference_falls(game_id, learner, config):
     game = mb.make(game_id)
@@ -142,7 +142,8 @@ def test_omd_lyapunov_decreases(learning_rate):
     ref = mb.reference(game, cache=False)
     assert ref.certified
     eq_policy, eq_flow = ref.policy[0], ref.flow[0][:-1]
-    agent = make_learner("mirror-descent", game, rng=np.random.default_rng(0), learning_rate=learning_rate)
+    agent = make_learner("mirror-descent", game, rng=np.random.default_rng(0), learning_rate=learning_rate,
+                         reward_scale=1.0)
     lyapunov = []
     for _ in range(60):
         agent.step()

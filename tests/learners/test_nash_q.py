@@ -128,25 +128,34 @@ def test_agent_kernels_match_python_twins(rng):
     u = rng.random((3, N))
     s = draw_states(mu0, u[0])
     assert np.array_equal(s, draw_states_python(mu0, u[0]))
-    a = draw_actions(pi_t, s, u[1])
-    assert np.array_equal(a, draw_actions_python(pi_t, s, u[1]))
+    for epsilon, count_all in [(0.0, True), (0.2, True), (0.2, False)]:
+        on1 = rng.random(N) < 0.7
+        on2 = on1.copy()
+        mu1, mu2, L1, L2 = np.zeros(S), np.zeros(S), np.zeros((S, A)), np.zeros((S, A))
+        a = draw_actions(pi_t, s, u[1], epsilon, count_all, on1, mu1, L1)
+        assert np.array_equal(a, draw_actions_python(pi_t, s, u[1], epsilon, count_all, on2, mu2, L2))
+        assert np.array_equal(on1, on2)
+        np.testing.assert_allclose(mu1, mu2, atol=1e-12)
+        np.testing.assert_allclose(L1, L2, atol=1e-12)
+        np.testing.assert_allclose([mu1.sum(), L1.sum()], 1.0)
     s2 = move_agents(s, a, succ, prob, u[2])
     assert np.array_equal(s2, move_agents_python(s, a, succ, prob, u[2]))
     R, V = rng.normal(size=(S, A)), rng.normal(size=S)
     Q1, Q2 = rng.normal(size=(S, A)), None
     Q2 = Q1.copy()
     n1, n2 = np.ones((S, A)), np.ones((S, A))
-    q_update(Q1, n1, s, a, R, s2, V, 0.6)
-    q_update_python(Q2, n2, s, a, R, s2, V, 0.6)
-    np.testing.assert_allclose(Q1, Q2, rtol=0, atol=1e-12)
-    assert np.array_equal(n1, n2)
+    for floor in (0.0, 0.5):
+        q_update(Q1, n1, s, a, R, s2, V, 0.6, floor)
+        q_update_python(Q2, n2, s, a, R, s2, V, 0.6, floor)
+        np.testing.assert_allclose(Q1, Q2, rtol=0, atol=1e-12)
+        assert np.array_equal(n1, n2)
 
 
 def test_empirical_flow_matches_exact_flow():
     # at the start Q = 0, so agents act uniformly: the empirical flow of N agents is the
     # uniform policy's exact flow up to sampling error (std <= 0.5 / sqrt(N))
     game = mb.make("predator-prey-v0")
-    learner = MeanFieldNashQ(game, NashQConfig(n_agents=20_000), np.random.default_rng(0))
+    learner = MeanFieldNashQ(game, NashQConfig(n_agents=20_000, epsilon=0.0), np.random.default_rng(0))
     flow = learner.episode()
     exact = mb.distribution(game, mb.uniform_policy(game))
     for k in range(3):
@@ -159,7 +168,7 @@ def test_predator_prey_exploitability_falls_5x():
     learner = MeanFieldNashQ(game, NashQConfig(), np.random.default_rng(0))
     for _ in range(30):
         info = learner.step()
-    assert info["samples"] == 30 * 5 * 2000 * game.horizon * 3
+    assert info["samples"] == 30 * 5 * 1000 * game.horizon * 3
     assert mb.exploitability(game, learner.policy) < uniform / 5
 
 
@@ -223,8 +232,10 @@ def test_config_validation():
         NashQConfig(n_agents=0)
     with pytest.raises(ValueError, match="selection"):
         NashQ2PConfig(selection="random")
-    with pytest.raises(ValueError, match="stationary"):
-        MeanFieldNashQ(mb.make("ring-road-v0"))
+    with pytest.raises(ValueError, match="behaviour"):
+        NashQConfig(behaviour="epsilon-greedy")
+    with pytest.raises(ValueError, match="epsilon"):
+        NashQConfig(epsilon=1.0)
 
 
 def test_game_output_is_validated():
