@@ -4,6 +4,8 @@ Run: ``python benchmarks/pde_order.py``. Two tables (h and dt halved together):
 
 - LQ game (``lq-continuous-v0`` on [-6, 6]): errors of the feedback on |x - mbar| <= 2, of the
   density (L1) and of the mean, against ``reference_solvers.pde.analytic.lq_solution``;
+- two-population LQ game (``lq-2pop-continuous-v0``): the same errors, maximised over both populations,
+  against the semi-analytic ``lq2pop_solution``;
 - travelling-wave manufactured solution (torus): max errors of u and m.
 """
 from __future__ import annotations
@@ -34,6 +36,8 @@ def main(argv=None):
     show("LQ game (nt = n/2): feedback error on |x - mbar| <= 2, density L1 error, mean error",
          order_table("lq", args.sizes), ["feedback", "density_L1", "mean"], no_order={"mean"})
     print("(the exact mean is constant; its error is at round-off level, so it has no order)\n")
+    show("two-population LQ game (nt = n/2): the same errors, the larger of the two populations'",
+         order_table("lq2pop", args.sizes), ["feedback", "density_L1", "mean"])
     show("travelling-wave manufactured solution (nt = n): max |u - u_exact|, max |m - m_exact|",
          order_table("wave", args.wave_sizes), ["u", "m"])
 

@@ -7,10 +7,11 @@ Built-in suites:
 - ``standard`` (the default of ``run``): every tabular learner on a representative set
   of finite, stationary, multi-population and PDE-bridged games, 3 seeds, twice: with the
   tuned configs the package ships (tag "tuned") and with its source paper's preset (tag
-  "paper"); with torch
-  installed also DDPG on lq-continuous-v0 and MADDPG on segregation-2pop-v0 (60 episodes);
+  "paper"); with torch installed also the neural learners' trials of ``NEURAL_EPISODES``
+  (default configs, about 3 CPU-min in all);
 - ``paper``: the budgets of the source papers (e.g. QMI on ring-road-v0: 200 outer
-  iterations x 1e5 samples x 20 seeds).
+  iterations x 1e5 samples x 20 seeds);
+- ``neural``: longer runs of the neural learners, default and paper configs (``NEURAL_LONG``).
 
 A suite file (TOML or JSON) either lists trials, or gives a grid::
 
@@ -335,20 +336,40 @@ def paper_presets(trials) -> list:
             if "paper" in learner_class(t.learner).PRESETS]
 
 
-NEURAL = {"ddpg": ["lq-continuous-v0"], "maddpg": ["segregation-2pop-v0"]}
-"""The neural learners' games in the standard suite: DDPG on the single-population LQ game, MADDPG on
-the two-population segregation game (each on its particle version, scored against the PDE)."""
-NEURAL_EPISODES = 60
-"""Episodes (iterations) of a neural trial in the standard suite: about a CPU minute each."""
+NEURAL_EPISODES = {("ddpg", "lq-continuous-v0"): 40, ("maddpg", "lq-2pop-continuous-v0"): 50,
+                   ("maddpg", "segregation-2pop-v0"): 30, ("deep-nash-q", "crowd-1d-v0"): 100}
+"""The neural learners' trials in the standard suite (only with torch installed) and their iterations
+(episodes; deep-nash-q: 2 episodes each), sized to the main job's budget: each trial about 5-30 CPU-s with
+its default config (benchmarks/out/neural_speed.txt). DDPG on the one-population LQ game, MADDPG on the
+heterogeneous LQ game (semi-analytic equilibrium) and on segregation (the hard case: its numbers are
+recorded, no target), deep Nash-Q on a finite crowd game. Longer runs, the paper configs included, are
+in the ``neural`` suite."""
 
 
 def neural_trials(seeds) -> list:
     """The neural learners' trials, when torch is installed (``_available`` drops them otherwise)."""
     trials = []
-    for learner in _available(list(NEURAL)):
-        games = [g for g in NEURAL[learner] if _registered(g)]
-        trials += grid(games, [learner], seeds, NEURAL_EPISODES)
+    for (learner, game), episodes in NEURAL_EPISODES.items():
+        if _available([learner]) and _registered(game):
+            trials += grid([game], [learner], seeds, episodes)
     return trials
+
+
+NEURAL_LONG = {("ddpg", "lq-continuous-v0"): 200, ("maddpg", "lq-2pop-continuous-v0"): 150,
+               ("maddpg", "segregation-2pop-v0"): 160, ("deep-nash-q", "crowd-1d-v0"): 300,
+               ("deep-nash-q", "predator-prey-v0"): 300, ("deep-nash-q", "crowd-continuous-v0"): 100}
+"""The ``neural`` suite: longer runs of every neural learner (3 seeds); DDPG and MADDPG also with the
+sources' exact hyperparameters (``preset = "paper"``, tag "paper"). deep-nash-q plays crowd-continuous-v0 on
+its Markov-chain discretization (``DEFAULT_BRIDGE``)."""
+
+
+def neural() -> Suite:
+    trials = []
+    for (learner, game), iterations in NEURAL_LONG.items():
+        if _available([learner]) and _registered(game):
+            default = grid([game], [learner], [0, 1, 2], iterations)
+            trials += default + paper_presets(default)
+    return Suite("neural", trials)
 
 
 def standard() -> Suite:
@@ -368,7 +389,7 @@ def paper() -> Suite:
     return Suite("paper", trials)
 
 
-BUILTIN = {"quick": quick, "standard": standard, "paper": paper}
+BUILTIN = {"quick": quick, "standard": standard, "paper": paper, "neural": neural}
 
 
 def _registered(game_id) -> bool:

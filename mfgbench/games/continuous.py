@@ -169,17 +169,24 @@ def _mean(x, dv, m):
 
 @dataclass(frozen=True)
 class MeanQuadratic(Term):
-    """``weight / 2 * (mbar - x)^2`` with ``mbar = int y m_source(y) dy`` (1D; nonlocal through the mean)."""
+    """``weight / 2 * (scale * mbar + offset - x)^2`` with ``mbar = int y m_source(y) dy`` (1D; nonlocal
+    through the mean): a quadratic pull towards the target ``scale * mbar + offset`` (the mean itself
+    by default)."""
 
     weight: float = 1.0
     source: int | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def _gap(self, k, x, dv, ms):
+        return self.scale * _mean(x, dv, ms[self._src(k)]) + self.offset - x[0]
 
     def value(self, k, t, x, dv, ms, domain):
-        return 0.5 * self.weight * (_mean(x, dv, ms[self._src(k)]) - x[0]) ** 2
+        return 0.5 * self.weight * self._gap(k, x, dv, ms) ** 2
 
     def jacobian(self, k, t, x, dv, ms, domain):
-        z = _mean(x, dv, ms[self._src(k)]) - x[0]
-        return [(self._src(k), "outer", (self.weight * z, x[0] * dv))]
+        z = self._gap(k, x, dv, ms)
+        return [(self._src(k), "outer", (self.weight * self.scale * z, x[0] * dv))]
 
 
 @dataclass(frozen=True)
@@ -352,6 +359,48 @@ def lq_continuous(horizon: float = 1.0, sigma: float = 1.0, K: float = 0.0, q: f
     pop = ContinuousPopulation("agents", _gaussian(x0, s0), sigma,
                                running=(MeanQuadratic(kappa - q ** 2),), terminal=(MeanQuadratic(c),), drift=drift)
     return ContinuousGame(Domain((-half_width,), (half_width,), periodic=False), horizon, pop)
+
+
+@register("lq-2pop-continuous-v0", kind="continuous",
+          description="two heterogeneous LQ populations on a wide interval, each tracking a target set by the "
+                      "other's mean; semi-analytic equilibrium",
+          source="linear-quadratic multi-population MFG (Bensoussan, Frehse & Yam 2013; Carmona & Delarue 2018 "
+                 "vol. I sec. 2.5, multi-population: vol. I sec. 7.1); issue 17")
+def lq_2pop_continuous(horizon: float = 1.0, sigma_1: float = 0.8, sigma_2: float = 0.5, kappa_1: float = 1.0,
+                       kappa_2: float = 2.0, c_1: float = 2.0, c_2: float = 0.5, x0_1: float = -1.0,
+                       x0_2: float = 1.0, s0_1: float = 0.4, s0_2: float = 0.6, offset: float = 0.5,
+                       anchor: float = 0.0, weight: float = 0.5, half_width: float = 6.0) -> ContinuousGame:
+    """Two populations k = 1, 2 on the line: ``dX = alpha dt + sigma_k dW``, running cost
+    ``alpha^2/2 + kappa_k/2 (x - z_k(t))^2``, terminal cost ``c_k/2 (x - z_k(T))^2``, ``m0_k = N(x0_k, s0_k^2)``,
+    with targets set by the other population's mean:
+
+        z_1(t) = mbar_2(t) + offset               (population 1 follows population 2 at an offset d),
+        z_2(t) = anchor + weight * mbar_1(t)      (population 2 stays near a + w mbar_1).
+
+    The populations differ in sigma, kappa, c and their initial laws. The equilibrium is a linear
+    feedback ``alpha_k = q_k(t) - P_k(t) x`` (a Riccati equation per population and a linear
+    forward-backward system for the means; ``reference_solvers.pde.analytic.lq2pop_solution``).
+    As for lq-continuous-v0 the game lives on R and is solved on ``[-half_width, half_width]`` with
+    reflecting walls (the defaults keep the densities' tails below 1e-6 of their peaks at the walls).
+    Populations are indexed 0, 1 in code (parameters ``_1``, ``_2``).
+    """
+    gid = "lq-2pop-continuous-v0"
+    _check(gid, horizon=horizon, sigma_1=sigma_1, sigma_2=sigma_2, kappa_1=kappa_1, kappa_2=kappa_2, s0_1=s0_1,
+           s0_2=s0_2, half_width=half_width)
+    if c_1 < 0 or c_2 < 0:
+        raise ValueError(f"game {gid}: needs c_1, c_2 >= 0, got {c_1}, {c_2}")
+    for name, x0 in (("x0_1", x0_1), ("x0_2", x0_2)):
+        if abs(x0) > 0.5 * half_width:
+            raise ValueError(f"game {gid}: {name}={x0} is too close to the walls at +-{half_width}")
+    follower = ContinuousPopulation(
+        "follower", _gaussian(x0_1, s0_1), sigma_1,
+        running=(MeanQuadratic(kappa_1, source=1, offset=offset),),
+        terminal=(MeanQuadratic(c_1, source=1, offset=offset),) if c_1 > 0 else ())
+    anchored = ContinuousPopulation(
+        "anchored", _gaussian(x0_2, s0_2), sigma_2,
+        running=(MeanQuadratic(kappa_2, source=0, scale=weight, offset=anchor),),
+        terminal=(MeanQuadratic(c_2, source=0, scale=weight, offset=anchor),) if c_2 > 0 else ())
+    return ContinuousGame(Domain((-half_width,), (half_width,), periodic=False), horizon, (follower, anchored))
 
 
 @register("crowd-continuous-v0", kind="continuous",

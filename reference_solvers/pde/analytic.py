@@ -7,6 +7,8 @@
   ``a* = (q + eta_t)(mbar - x)``, the mean ``mbar`` stays at its initial value, the value is
   ``u = eta_t/2 (x - mbar)^2 + chi_t`` with ``chi_t = nu int_t^T eta``, and the density stays
   Gaussian with variance ``S' = -2(eta + K + q) S + sigma^2``.
+- **Two-population LQ game** (``lq-2pop-continuous-v0``): a Riccati equation per population and a
+  linear forward-backward system for the means, solved to 1e-10 (``LQ2PopSolution``, derivation there).
 - **Ergodic, first order, torus** (Gomes, Nurbekyan & Prazeres 2016): for
   ``|u'|^2/2 + Hbar = log m - V`` ... with g = log m and zero current,
   ``m = exp(V) / int exp(V)``, ``Hbar = log int exp(V)`` (u constant). Written with our
@@ -92,6 +94,161 @@ class LQSolution:
 def lq_solution(horizon=1.0, sigma=1.0, K=0.0, q=0.01, kappa=0.5, c=1.0, x0=0.5, s0=0.5, **_ignored) -> LQSolution:
     """The closed-form equilibrium of ``lq-continuous-v0`` (accepts the game's params dict)."""
     return LQSolution(horizon, sigma, K, q, kappa, c, x0, s0)
+
+
+# ----------------------------------------------------------------------------- two-population LQ
+@dataclass(frozen=True)
+class LQ2PopSolution:
+    """Semi-analytic equilibrium of ``lq-2pop-continuous-v0`` (on R).
+
+    **Derivation.** Population k (k = 1, 2) moves by ``dX = alpha dt + sigma_k dW`` and pays
+    ``int_0^T alpha^2/2 + kappa_k/2 (X - z_k(t))^2 dt + c_k/2 (X_T - z_k(T))^2``, with the targets
+    ``z_1 = mbar_2 + d`` and ``z_2 = a + w mbar_1`` (``d, a, w`` = the game's ``offset, anchor, weight``).
+    In an equilibrium the means are deterministic functions of time, so each z_k is a given path
+    and agent k solves a tracking problem. Its HJB equation, with ``nu_k = sigma_k^2 / 2``,
+
+        -u_t - nu_k u_xx + u_x^2 / 2 = kappa_k/2 (x - z_k)^2,      u(T, x) = c_k/2 (x - z_k(T))^2,
+
+    has a quadratic solution ``u = P_k/2 x^2 - q_k x + s_k``: matching the powers of x,
+
+        x^2:  P_k' = P_k^2 - kappa_k,                 P_k(T) = c_k,
+        x^1:  q_k' = P_k q_k - kappa_k z_k,           q_k(T) = c_k z_k(T),
+        x^0:  s_k' = q_k^2/2 - nu_k P_k - kappa_k z_k^2/2,   s_k(T) = c_k z_k(T)^2 / 2,
+
+    and the optimal feedback is ``alpha_k(t, x) = -u_x = q_k(t) - P_k(t) x``. The Riccati equation does
+    not involve the other population: it is the one of lq-continuous-v0 with ``K = q = 0`` (``lq_eta``),
+    ``P_k = sqrt(kappa_k) [(sqrt(kappa_k) + c_k) E - (sqrt(kappa_k) - c_k)] / [(sqrt(kappa_k) + c_k) E +
+    (sqrt(kappa_k) - c_k)]`` with ``E = exp(2 sqrt(kappa_k) (T - t))``, positive for kappa_k > 0, c_k >= 0.
+    Under a linear feedback the Fokker-Planck equation keeps the Gaussian initial law Gaussian: its
+    mean and variance follow ``mbar_k' = q_k - P_k mbar_k`` and ``S_k' = -2 P_k S_k + sigma_k^2`` (``S_k(0) = s0_k^2``).
+    Substituting the targets closes the system for ``y = (mbar_1, mbar_2, q_1, q_2)``:
+
+        mbar_1' = -P_1 mbar_1 + q_1,            mbar_1(0) = x0_1,
+        mbar_2' = -P_2 mbar_2 + q_2,            mbar_2(0) = x0_2,
+        q_1'    =  P_1 q_1 - kappa_1 (mbar_2 + d),   q_1(T) = c_1 (mbar_2(T) + d),
+        q_2'    =  P_2 q_2 - kappa_2 (a + w mbar_1), q_2(T) = c_2 (a + w mbar_1(T)),
+
+    a linear two-point boundary-value problem ``y' = A(t) y + b``. By superposition
+    ``y(t) = Y(t) y(0) + y_p(t)`` with the fundamental matrix ``Y`` (``Y(0) = I``) and the particular
+    solution ``y_p`` (``y_p(0) = 0``); the two terminal conditions are linear in the unknowns
+    ``(q_1(0), q_2(0))``, a 2 x 2 system (an equilibrium exists and is unique when it is regular, which
+    the constructor checks). Y and y_p are integrated once (DOP853, rtol 1e-13), the 2 x 2 system solved,
+    and the forward problem from the completed y(0) integrated again with dense output; ``residual`` is
+    the largest violation of the terminal conditions (<= 1e-10, checked). Given the means, each tracking
+    problem is strictly convex, so the quadratic u is its value function and alpha_k its unique optimum.
+    """
+
+    horizon: float
+    sigma: tuple
+    kappa: tuple
+    c: tuple
+    x0: tuple
+    s0: tuple
+    offset: float
+    anchor: float
+    weight: float
+
+    def riccati(self, k, t):
+        """P_k(t)."""
+        return lq_eta(t, self.horizon, 0.0, 0.0, self.kappa[k], self.c[k])
+
+    def _linear_system(self, t):
+        """A(t) and b of y' = A y + b, y = (mbar_1, mbar_2, q_1, q_2)."""
+        P1, P2 = self.riccati(0, t), self.riccati(1, t)
+        k1, k2 = self.kappa
+        A = np.array([[-P1, 0.0, 1.0, 0.0],
+                      [0.0, -P2, 0.0, 1.0],
+                      [0.0, -k1, P1, 0.0],
+                      [-k2 * self.weight, 0.0, 0.0, P2]])
+        b = np.array([0.0, 0.0, -k1 * self.offset, -k2 * self.anchor])
+        return A, b
+
+    def _terminal(self):
+        """B y(T) = e: q_1(T) - c_1 mbar_2(T) = c_1 d and q_2(T) - c_2 w mbar_1(T) = c_2 a."""
+        c1, c2 = self.c
+        B = np.array([[0.0, -c1, 1.0, 0.0], [-c2 * self.weight, 0.0, 0.0, 1.0]])
+        return B, np.array([c1 * self.offset, c2 * self.anchor])
+
+    def _solved(self):
+        cached = self.__dict__.get("_cache")
+        if cached is not None:
+            return cached
+
+        def fundamental(t, z):
+            A, b = self._linear_system(t)
+            Y, yp = z[:16].reshape(4, 4), z[16:]
+            return np.concatenate([(A @ Y).ravel(), A @ yp + b])
+
+        z0 = np.concatenate([np.eye(4).ravel(), np.zeros(4)])
+        end = solve_ivp(fundamental, (0.0, self.horizon), z0, method="DOP853", rtol=1e-13, atol=1e-14).y[:, -1]
+        YT, ypT = end[:16].reshape(4, 4), end[16:]
+        B, e = self._terminal()
+        M = B @ YT[:, 2:]
+        if np.linalg.cond(M) > 1e10:
+            raise ValueError(f"lq-2pop-continuous-v0: the mean-field system is singular for these parameters "
+                             f"(condition number {np.linalg.cond(M):.3g}); no unique linear equilibrium")
+        x0 = np.array(self.x0, dtype=float)
+        q0 = np.linalg.solve(M, e - B @ ypT - B @ YT[:, :2] @ x0)
+        y0 = np.concatenate([x0, q0])
+
+        def forward(t, y):
+            A, b = self._linear_system(t)
+            return A @ y + b
+
+        sol = solve_ivp(forward, (0.0, self.horizon), y0, method="DOP853", rtol=1e-13, atol=1e-14,
+                        dense_output=True)
+        residual = float(np.abs(B @ sol.y[:, -1] - e).max())
+        if residual > 1e-10:
+            raise RuntimeError(f"lq-2pop-continuous-v0: terminal conditions met only to {residual:.2e} > 1e-10")
+
+        def variance(t, S):
+            return [-2 * self.riccati(k, t) * S[k] + self.sigma[k] ** 2 for k in range(2)]
+
+        var = solve_ivp(variance, (0.0, self.horizon), [s ** 2 for s in self.s0], method="DOP853", rtol=1e-13,
+                        atol=1e-14, dense_output=True)
+        cached = (sol.sol, var.sol, residual)
+        object.__setattr__(self, "_cache", cached)
+        return cached
+
+    @property
+    def residual(self) -> float:
+        """Largest violation of the terminal conditions of the mean system."""
+        return self._solved()[2]
+
+    def state(self, t) -> np.ndarray:
+        """y(t) = (mbar_1, mbar_2, q_1, q_2), shape (4,) or (4, len(t))."""
+        return self._solved()[0](np.asarray(t, dtype=float))
+
+    def mean(self, k, t):
+        return self.state(t)[k]
+
+    def intercept(self, k, t):
+        """q_k(t)."""
+        return self.state(t)[2 + k]
+
+    def target(self, k, t):
+        """z_k(t): mbar_2 + d for population 1 (k = 0), a + w mbar_1 for population 2 (k = 1)."""
+        y = self.state(t)
+        return y[1] + self.offset if k == 0 else self.anchor + self.weight * y[0]
+
+    def alpha(self, k, t, x):
+        """The equilibrium feedback alpha_k(t, x) = q_k(t) - P_k(t) x (t scalar)."""
+        return self.intercept(k, t) - self.riccati(k, t) * np.asarray(x, dtype=float)
+
+    def variance(self, k, t):
+        return self._solved()[1](np.asarray(t, dtype=float))[k]
+
+    def density(self, k, t, x):
+        """The Gaussian density N(mbar_k(t), S_k(t)) at x (t scalar)."""
+        S = float(self.variance(k, t))
+        return np.exp(-0.5 * (np.asarray(x) - self.mean(k, t)) ** 2 / S) / np.sqrt(2 * np.pi * S)
+
+
+def lq2pop_solution(horizon=1.0, sigma_1=0.8, sigma_2=0.5, kappa_1=1.0, kappa_2=2.0, c_1=2.0, c_2=0.5, x0_1=-1.0,
+                    x0_2=1.0, s0_1=0.4, s0_2=0.6, offset=0.5, anchor=0.0, weight=0.5, **_ignored) -> LQ2PopSolution:
+    """The semi-analytic equilibrium of ``lq-2pop-continuous-v0`` (accepts the game's params dict)."""
+    return LQ2PopSolution(float(horizon), (sigma_1, sigma_2), (kappa_1, kappa_2), (c_1, c_2), (x0_1, x0_2),
+                          (s0_1, s0_2), float(offset), float(anchor), float(weight))
 
 
 # ----------------------------------------------------------------------------- ergodic

@@ -7,6 +7,9 @@ two refinements is ``log2(e(n) / e(2n))``. Two problems:
 - ``lq``: ``lq-continuous-v0`` on [-6, 6]; errors of the feedback alpha = -u_x (centred
   differences) on ``|x - mbar| <= 2`` (away from the walls, where the game on R and the game on
   the interval differ), of the mean, and of the density (L1), maximised over time.
+- ``lq2pop``: ``lq-2pop-continuous-v0`` on [-6, 6] against its semi-analytic solution
+  (``analytic.LQ2PopSolution``); the same three errors per population, each maximised over time and over
+  the two populations (feedback on ``|x - mbar_k(t)| <= 2``).
 - ``wave``: the travelling-wave manufactured solution on the torus (``analytic.TravellingWave``);
   max errors of u and m over the space-time grid.
 """
@@ -16,7 +19,7 @@ import numpy as np
 
 from mfgbench.games import make
 from mfgbench.games.continuous import ContinuousGame, ContinuousPopulation, Domain, LogDensity, Potential
-from reference_solvers.pde.analytic import TravellingWave, lq_solution
+from reference_solvers.pde.analytic import TravellingWave, lq2pop_solution, lq_solution
 from reference_solvers.pde.solvers import solve
 
 
@@ -38,6 +41,27 @@ def lq_errors(n: int, nt: int | None = None, **params) -> dict:
         m = res.m[0][n_]
         mean = max(mean, abs(x @ m * res.grid.dv - sol.x0))
         dens = max(dens, np.abs(m - sol.density(t, x)).sum() * res.grid.dv)
+    return {"feedback": fb, "mean": mean, "density_L1": dens, "residual": res.residual}
+
+
+def lq2pop_errors(n: int, nt: int | None = None, **params) -> dict:
+    """Errors of the solved two-population LQ game at n cells (nt = n // 2) against the semi-analytic solution."""
+    game = make("lq-2pop-continuous-v0", **params)
+    nt = n // 2 if nt is None else nt
+    res = solve(game, nx=n, nt=nt)
+    sol = lq2pop_solution(**game.params)
+    x = res.grid.points[0]
+    fb, mean, dens = 0.0, 0.0, 0.0
+    for k in range(2):
+        alpha = res.control(k)[:, 0, :]
+        for n_ in range(nt):
+            t = res.times[n_]
+            near = np.abs(x - sol.mean(k, t)) <= 2.0
+            fb = max(fb, np.abs(alpha[n_, near] - sol.alpha(k, t, x[near])).max())
+        for n_ in range(nt + 1):
+            t, m = res.times[n_], res.m[k][n_]
+            mean = max(mean, abs(x @ m * res.grid.dv - sol.mean(k, t)))
+            dens = max(dens, np.abs(m - sol.density(k, t, x)).sum() * res.grid.dv)
     return {"feedback": fb, "mean": mean, "density_L1": dens, "residual": res.residual}
 
 
@@ -71,7 +95,7 @@ def observed_orders(errors: list) -> list:
 
 def order_table(problem: str = "lq", sizes=(60, 120, 240)) -> list:
     """Rows ``{"n": n, <error name>: value, "order_<name>": order}`` for the given grids."""
-    fn = {"lq": lq_errors, "wave": wave_errors}[problem]
+    fn = {"lq": lq_errors, "lq2pop": lq2pop_errors, "wave": wave_errors}[problem]
     rows = [dict(n=n, **fn(n)) for n in sizes]
     for key in [k for k in rows[0] if k not in ("n", "residual")]:
         orders = observed_orders([r[key] for r in rows])

@@ -41,6 +41,8 @@ def _run(env, control, seed):
 
 @pytest.mark.parametrize("game_id,controls,nx,nt", [
     ("lq-continuous-v0", (lambda t, x: -0.8 * (x[0] - 0.5) + 0.5 * np.sin(3 * t),), 480, 200),
+    ("lq-2pop-continuous-v0", (lambda t, x: 0.5 - 0.7 * x[0],
+                               lambda t, x: -0.3 - 0.5 * x[0] + 0.2 * np.sin(2 * t)), 480, 200),
     ("segregation-2pop-v0", (lambda t, x: 0.6 * np.sin(2 * np.pi * x[0]),
                              lambda t, x: -0.4 * np.cos(2 * np.pi * x[0]) + 0.3), 400, 200),
 ])

@@ -8,12 +8,14 @@ from mfgbench.games.continuous import (ContinuousGame, ContinuousPopulation, Con
 from reference_solvers.pde import Problem, fictitious_play, newton, picard, solve
 from reference_solvers.pde.newton import _apply, _newton_system
 
-CONTINUOUS = ["crowd-continuous-v0", "exit-room-2d-v0", "lq-continuous-v0", "segregation-2pop-v0"]
+CONTINUOUS = ["crowd-continuous-v0", "exit-room-2d-v0", "lq-2pop-continuous-v0", "lq-continuous-v0",
+              "segregation-2pop-v0"]
 SMALL = {"crowd-continuous-v0": (40, 20), "exit-room-2d-v0": (12, 10), "lq-continuous-v0": (60, 20),
+         "lq-2pop-continuous-v0": (60, 20),
          "segregation-2pop-v0": (40, 20)}
 
 
-def test_registry_lists_the_four_continuous_games():
+def test_registry_lists_the_continuous_games():
     assert sorted(list_games(kind="continuous")) == CONTINUOUS
 
 
@@ -43,6 +45,7 @@ JACOBIAN_CASES = [
     ("crowd", lambda: make("crowd-continuous-v0"), 7, 3),
     ("segregation", lambda: make("segregation-2pop-v0"), 6, 3),
     ("lq", lambda: make("lq-continuous-v0", half_width=2.0, x0=0.3), 8, 3),
+    ("lq-2pop", lambda: make("lq-2pop-continuous-v0", half_width=3.0, x0_1=-0.5, x0_2=0.5), 8, 3),
     ("convolution", _convolution_game, 6, 3),
     ("drift-bounded", _drift_game, 8, 3),
     ("exit-2d", lambda: make("exit-room-2d-v0", control_bound=2.0), 4, 2),

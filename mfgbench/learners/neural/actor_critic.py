@@ -1,24 +1,26 @@
 """Deterministic actor-critic learning on the particle game, shared by DDPG and MADDPG.
 
-Per population k: an actor ``mu_k(t, x, m_k)`` with bounded output ``a_max tanh(.)``, a critic
+Per population k: an actor ``mu_k(t, x, y_k)`` with bounded output ``a_max tanh(.)``, a critic
 ``Q_k(t, x, a, z_k)``, their target copies ``mu_k'``, ``Q_k'``, and a replay buffer of the
-transitions ``(t, x, a, r, t', x', z_k, z_k', done)`` of its agents. The critic's mean-field
-input ``z_k`` is population k's own summary ``m_k`` (DDPG: each population an independent
-learner) or all of them ``(m_1, ..., m_K)`` (MADDPG: centralised critic). Execution is
-decentralised: an agent acts on its time, position and its population's density only.
+transitions ``(t, x, a, r, t', x', y_k, z_k, y_k', z_k', done)`` of its agents. The mean-field
+inputs ``y_k`` (actor) and ``z_k`` (critic) are population k's own density ``m_k``
+(``densities="own"``: DDPG's default, each population an independent learner) or every
+population's ``(m_1, ..., m_K)`` ("all": MADDPG's default, a centralised critic and actors aware of
+the other types); each density goes through an encoder of its population (``Network``). Execution
+is decentralised: an agent acts on its time, its position and the public densities.
 
 One ``step()`` is one episode of the particle game (``env.ParticleEnv``), N agents per
 population all acting with their population's actor:
 
     reset the particles, X_0 ~ m0
     for n = 0 .. n_steps - 1:
-        a_i = clip(mu_k(t_n, X_i, m_k) + eps_i, -a_max, a_max),   eps_i ~ N(0, noise^2)
+        a_i = clip(mu_k(t_n, X_i, y_k) + eps_i, -a_max, a_max),   eps_i the exploration noise
         step the particles; store the transitions of ``transitions_per_step`` random agents
         for each gradient step (``updates_per_step``), per population k:
             sample a batch B from the buffer
-            y     = r + gamma (1 - done) Q_k'(t', x', mu_k'(t', x', m_k'), z_k')
+            y     = r + gamma (1 - done) Q_k'(t', x', mu_k'(t', x', y_k'), z_k')
             critic: minimise mean_B (Q_k(t, x, a, z_k) - y)^2
-            actor : maximise mean_B Q_k(t, x, mu_k(t, x, m_k), z_k)
+            actor : maximise mean_B Q_k(t, x, mu_k(t, x, y_k), z_k)
             theta' <- tau theta + (1 - tau) theta'   (both target networks)
 
 ``done`` is the environment's ``terminated`` (the horizon T): the last step's target is its
@@ -34,20 +36,23 @@ Parametrisation of Q (``config.critic_form``, ``config.explicit_control_cost``).
 for one step of length dt changes Q only at order dt, ``Q(s, a) - Q(s, a') = O(dt)``, next to an
 O(1) value: a plain MLP's action gradient is then mostly fitting error, and Adam follows its sign
 at full speed (we measured actors driven to the bound within ~100 updates on the torus games).
-The default is therefore the advantage form ``Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s)))``
+The critic therefore uses the advantage form ``Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s)))``
 (Tallec, Blier & Ollivier 2019), in which ``Q'(s', mu'(s')) = V'(s')`` and the actor ascends
 ``A(s, mu(s))`` (the same gradient as Q's, divided by dt), with the step's control cost
-``-|a|^2/2``, known from the game, written into A exactly. ``critic_form="q"`` and
-``explicit_control_cost=False`` give the plain DDPG critic. ``critic_form="linear"`` makes A linear in
-the action, ``a . G(s) - |a|^2/2`` (the first-order expansion of a drift control), and
-``critic_form="gradient"`` takes ``G = grad_x V`` (``PositionGradient``): one network, no separate
-action model.
+``-|a|^2/2``, known from the game, written into A exactly. The default, ``critic_form="gradient"``,
+takes ``A(s, a) = a . grad_x V(s) - |a|^2/2`` (``PositionGradient``), the first-order expansion in dt of
+a control that enters the drift: one network V, and the actor ascends towards the HJB optimum
+``-grad_x u``. ``critic_form="advantage"`` learns A with a second network, "linear" takes
+``a . G(s) - |a|^2/2`` with G a network, and "q" with ``explicit_control_cost=False`` is the plain DDPG
+critic (``PRESETS["paper"]``).
 
 Exploration (``config.exploration``): "population" adds the noise to every agent; "deviators" to
 ``transitions_per_step`` extra test particles per population that do not shape the density
 (``ParticleEnv(n_density=...)``), so the population plays the noise-free actor whose flow is scored.
+The noise (``config.noise``, ``ExplorationNoise``) is a constant or decaying Gaussian, or an
+Ornstein-Uhlenbeck process per agent.
 
-The feedback the learner outputs is ``alpha_k(t, x) = mu_k(t, x, m_k^N(t))`` with ``m^N`` the
+The feedback the learner outputs is ``alpha_k(t, x) = mu_k(t, x, y_k^N(t))`` with ``y^N`` the
 particle densities of a noise-free rollout (``eval_agents`` particles, a fixed seed): on the
 PDE grid it is scored exactly by ``reference_solvers.pde.policy.evaluate_control``
 (``scoring.score_continuous``).
@@ -58,45 +63,26 @@ batches. Same seed, same numbers (CPU, float32, fixed thread count).
 """
 from __future__ import annotations
 
-import copy
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from mfgbench.learners.base import Learner
-from mfgbench.learners.neural.config import DDPGConfig, Features, resolve
+from mfgbench.learners.neural.config import PRESETS, DDPGConfig, Features, resolve
 from mfgbench.learners.neural.env import ParticleEnv
+from mfgbench.learners.neural.networks import Layout, Network
+from mfgbench.learners.neural.replay import ReplayBuffer, frozen_copy, polyak
 
 
 # ----------------------------------------------------------------------------- networks
-ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
-
-
-def _mlp(sizes, gen: torch.Generator, final_init: float, activation: str = "relu") -> nn.Sequential:
-    """MLP; hidden layers uniform(+-1/sqrt(fan_in)) (Lillicrap et al.), last layer +-final_init."""
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.utils.skip_init(nn.Linear, a, b)
-        last = i == len(sizes) - 2
-        r = final_init if last else 1.0 / math.sqrt(a)
-        with torch.no_grad():
-            lin.weight.uniform_(-r, r, generator=gen)
-            lin.bias.uniform_(-r, r, generator=gen)
-        layers.append(lin)
-        if not last:
-            layers.append(ACTIVATIONS[activation]())
-    return nn.Sequential(*layers)
-
-
 class Actor(nn.Module):
-    """mu(t, x, m) = a_max tanh(MLP(features))."""
+    """mu(t, x, y) = a_max tanh(Network(t, x, y))."""
 
-    def __init__(self, n_in, n_out, hidden, a_max, gen, final_init, activation="relu"):
+    def __init__(self, layout, n_out, hidden, encoder_width, a_max, gen, final_init, activation="relu"):
         super().__init__()
-        self.net = _mlp([n_in, hidden, hidden, n_out], gen, final_init, activation)
+        self.net = Network(layout, 0, n_out, hidden, encoder_width, gen, final_init, activation)
         self.a_max = a_max
 
     def forward(self, s):
@@ -107,12 +93,12 @@ class Critic(nn.Module):
     """Q(t, x, a, z) of one population (``config.critic_form``, ``config.explicit_control_cost``).
 
     "q": ``Q(s, a) = N(s, a) - c dt |a|^2 / 2``; "advantage": ``Q(s, a) = V(s) + dt (A(s, a) - A(s, mu(s)))``
-    with ``A(s, a) = N(s, a) - c |a|^2 / 2``; N and V are MLPs, c = 1 when the step's control cost,
-    known from the game, is written explicitly (else 0).
+    with ``A(s, a) = N(s, a) - c |a|^2 / 2``; N and V are ``Network``s, c = 1 when the step's control
+    cost, known from the game, is written explicitly (else 0).
     """
 
-    def __init__(self, n_in, n_act, hidden, a_max, gen, final_init, activation, dt, form, control_cost,
-                 position_gradient=None):
+    def __init__(self, layout, n_act, hidden, encoder_width, a_max, gen, final_init, activation, dt, form,
+                 control_cost, position_gradient=None):
         super().__init__()
         self.linear, self.gradient = form == "linear", form == "gradient"
         if self.gradient:
@@ -120,14 +106,14 @@ class Critic(nn.Module):
                 raise ValueError("critic_form 'gradient' needs the position embedding's derivative")
             self.net = None  # G(s) = grad_x V(s): no second network
         else:
-            # "linear": N(s, a) = a . G(s), G an MLP with one output per action coordinate
-            sizes = [n_in, hidden, hidden, n_act] if self.linear else [n_in + n_act, hidden, hidden, 1]
-            self.net = _mlp(sizes, gen, final_init, activation)
+            # "linear": N(s, a) = a . G(s), G a network with one output per action coordinate
+            n_extra, n_out = (0, n_act) if self.linear else (n_act, 1)
+            self.net = Network(layout, n_extra, n_out, hidden, encoder_width, gen, final_init, activation)
         self.position_gradient = position_gradient
         self.a_max, self.dt = a_max, dt
         self.advantage_form, self.control_cost = form != "q", control_cost
         if self.advantage_form:
-            self.value = _mlp([n_in, hidden, hidden, 1], gen, final_init, activation)
+            self.value = Network(layout, 0, 1, hidden, encoder_width, gen, final_init, activation)
 
     def value_gradient(self, s, create_graph=False):
         """grad_x V(s), (B, d): autograd to the network's input, chained with the embedding's derivative."""
@@ -143,7 +129,7 @@ class Critic(nn.Module):
         elif self.linear:
             out = (a * self.net(s)).sum(dim=1)
         else:
-            out = self.net(torch.cat([s, a / self.a_max], dim=1)).squeeze(1)
+            out = self.net(s, a / self.a_max).squeeze(1)
         if self.control_cost:
             out = out - 0.5 * (1.0 if self.advantage_form else self.dt) * (a ** 2).sum(dim=1)
         return out
@@ -191,40 +177,44 @@ class PositionGradient:
         return ((gsin * cos - gcos * sin) * self.w).sum(dim=2)
 
 
-def polyak(target: nn.Module, source: nn.Module, tau: float):
-    """theta' <- tau theta + (1 - tau) theta'."""
-    with torch.no_grad():
-        for pt, ps in zip(target.parameters(), source.parameters()):
-            pt.mul_(1.0 - tau).add_(ps, alpha=tau)
+# ----------------------------------------------------------------------------- exploration
+class ExplorationNoise:
+    """Exploration noise of ``n`` agents with ``dim`` action coordinates over episodes (``config.noise``).
 
+    "gaussian": ``eps_n ~ N(0, sigma^2)`` independent in n; "decaying": the same with
+    ``sigma_j = sigma + (sigma_final - sigma) min(1, j / decay_episodes)`` in episode j; "ou": per
+    agent and coordinate ``eps_{n+1} = (1 - theta) eps_n + sigma Z_n``, ``eps_0 = 0`` at the start of
+    every episode (the Ornstein-Uhlenbeck process ``d eps = -theta eps dt + sigma dW`` stepped with
+    dt = 1 environment step, as in Lillicrap et al.): lag-j autocorrelation ``(1 - theta)^j`` and
+    stationary variance ``sigma^2 / (1 - (1 - theta)^2)``. Draws come from the Generator passed in.
+    """
 
-# ----------------------------------------------------------------------------- replay buffer
-class ReplayBuffer:
-    """Circular buffer of (s_actor, s_critic, a, r, s_actor', s_critic', done) as float32 tensors."""
+    def __init__(self, config: DDPGConfig, n: int, dim: int, rng: np.random.Generator):
+        self.kind, self.sigma0 = config.noise, config.exploration_noise
+        self.final, self.decay, self.theta = config.noise_final, config.noise_decay_episodes, config.ou_theta
+        self.n, self.dim, self.rng = n, dim, rng
+        self.episode = -1
+        self.state = np.zeros((n, dim))
 
-    def __init__(self, capacity, n_actor, n_critic, n_act):
-        self.capacity, self.size, self.pos = capacity, 0, 0
-        f = torch.float32
-        self.s = torch.zeros(capacity, n_actor, dtype=f)
-        self.z = torch.zeros(capacity, n_critic, dtype=f)
-        self.a = torch.zeros(capacity, n_act, dtype=f)
-        self.r = torch.zeros(capacity, dtype=f)
-        self.s1 = torch.zeros(capacity, n_actor, dtype=f)
-        self.z1 = torch.zeros(capacity, n_critic, dtype=f)
-        self.done = torch.zeros(capacity, dtype=f)
+    @property
+    def sigma(self) -> float:
+        """The noise's sigma in the current episode."""
+        if self.kind != "decaying":
+            return self.sigma0
+        return self.sigma0 + (self.final - self.sigma0) * min(1.0, max(self.episode, 0) / self.decay)
 
-    def add(self, s, z, a, r, s1, z1, done: bool):
-        n = s.shape[0]
-        idx = (self.pos + torch.arange(n)) % self.capacity
-        self.s[idx], self.z[idx], self.a[idx] = s, z, a
-        self.r[idx], self.s1[idx], self.z1[idx] = r, s1, z1
-        self.done[idx] = float(done)
-        self.pos = (self.pos + n) % self.capacity
-        self.size = min(self.size + n, self.capacity)
+    def reset(self):
+        """Start the next episode."""
+        self.episode += 1
+        self.state[:] = 0.0
 
-    def sample(self, batch, gen):
-        i = torch.randint(0, self.size, (batch,), generator=gen)
-        return self.s[i], self.z[i], self.a[i], self.r[i], self.s1[i], self.z1[i], self.done[i]
+    def sample(self) -> np.ndarray:
+        """The noise of the next step, shape (n, dim)."""
+        z = self.rng.standard_normal((self.n, self.dim))
+        if self.kind != "ou":
+            return self.sigma * z
+        self.state = (1.0 - self.theta) * self.state + self.sigma0 * z
+        return self.state.copy()
 
 
 @dataclass
@@ -241,14 +231,18 @@ class ActorCriticLearner(Learner):
     """DDPG-style learner, one actor and critic per population (module docstring)."""
 
     Config = DDPGConfig
+    PRESETS = PRESETS
     kinds = ("continuous",)
     model_free = True
-    centralised_critic = False
+    densities = "own"
+    """Whose densities the actor and critic see unless the config says ("own" or "all")."""
     available = True
 
     def __init__(self, game, config=None, rng=None):
         super().__init__(game, config, rng)
-        self.config = c = resolve(self.config, game)
+        c = resolve(self.config, game)
+        self.config = c = replace(c, actor_densities=c.actor_densities or self.densities,
+                                  critic_densities=c.critic_densities or self.densities)
         torch.set_num_threads(c.threads)
         self.K, self.dim = game.n_populations, game.dim
         self.gamma = 1.0 if c.gamma is None else c.gamma
@@ -257,38 +251,36 @@ class ActorCriticLearner(Learner):
         self.deviators = c.exploration == "deviators"
         extra = c.transitions_per_step if self.deviators else 0
         self.env = ParticleEnv(game, c.n_agents + extra, c.n_steps, c.nx, rng=self.rng, n_density=c.n_agents)
-        self.features = Features(game, self.env.grid, c)
-        F = self.features
-        n_actor = F.time_dim + F.position_dim + F.mean_field_dim
-        n_critic = F.time_dim + F.position_dim + F.mean_field_dim * (self.K if self.centralised_critic else 1)
+        self.features = F = Features(game, self.env.grid, c)
+        head = F.time_dim + F.position_dim
+        self.actor_layout = Layout(head, (F.mean_field_dim,) * (self.K if c.actor_densities == "all" else 1))
+        self.critic_layout = Layout(head, (F.mean_field_dim,) * (self.K if c.critic_densities == "all" else 1))
         self.gen = torch.Generator().manual_seed(int(self.rng.integers(2 ** 62)))
         self.eval_seed = int(self.rng.integers(2 ** 62))
         self.actors, self.critics, self.actor_targets, self.critic_targets = [], [], [], []
         self.actor_opts, self.critic_opts, self.buffers = [], [], []
+        n_actor, n_critic = self.actor_layout.width, self.critic_layout.width
         for _ in range(self.K):
-            actor = Actor(n_actor, self.dim, c.hidden, self.a_max, self.gen, c.final_layer_init, c.activation)
-            critic = Critic(n_critic, self.dim, c.hidden, self.a_max, self.gen, c.final_layer_init, c.activation,
-                            self.env.dt, c.critic_form, c.explicit_control_cost,
+            actor = Actor(self.actor_layout, self.dim, c.hidden, c.encoder_width, self.a_max, self.gen,
+                          c.final_layer_init, c.activation)
+            critic = Critic(self.critic_layout, self.dim, c.hidden, c.encoder_width, self.a_max, self.gen,
+                            c.final_layer_init, c.activation, self.env.dt, c.critic_form, c.explicit_control_cost,
                             PositionGradient(F, F.time_dim))
             self.actors.append(actor)
             self.critics.append(critic)
-            self.actor_targets.append(self._copy(actor))
-            self.critic_targets.append(self._copy(critic))
-            self.actor_opts.append(torch.optim.Adam(actor.parameters(), lr=c.actor_lr))
-            self.critic_opts.append(torch.optim.Adam(critic.parameters(), lr=c.critic_lr))
-            self.buffers.append(ReplayBuffer(c.buffer_size, n_actor, n_critic, self.dim))
+            self.actor_targets.append(frozen_copy(actor))
+            self.critic_targets.append(frozen_copy(critic))
+            self.actor_opts.append(torch.optim.Adam(actor.parameters(), lr=c.actor_lr, foreach=True))
+            self.critic_opts.append(torch.optim.Adam(critic.parameters(), lr=c.critic_lr, foreach=True))
+            self.buffers.append(ReplayBuffer(c.buffer_size, s=(n_actor,), z=(n_critic,), a=(self.dim,), r=(),
+                                             s1=(n_actor,), z1=(n_critic,), done=()))
+        explorers = c.transitions_per_step if self.deviators else self.env.n_agents
+        self.noises = [ExplorationNoise(c, explorers, self.dim, self.rng) for _ in range(self.K)]
         self.updates = 0
         self.flow_average = None  # fictitious play: per population (n_steps + 1, n_cells)
         self.flows_averaged = 0
         self._rollout = None
         self.last_losses = (float("nan"), float("nan"))
-
-    @staticmethod
-    def _copy(net):
-        twin = copy.deepcopy(net)
-        for p in twin.parameters():
-            p.requires_grad_(False)
-        return twin
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self, obs, faced=None):
@@ -297,15 +289,20 @@ class ActorCriticLearner(Learner):
         F = self.features
         t = F.time(obs["t"])
         summaries = [F.mean_field(m) for m in (obs["m"] if faced is None else faced)]
-        joint = np.concatenate(summaries)
         actor_s, critic_s = [], []
         for k in range(self.K):
             N = obs["x"][k].shape[0]
             head = np.concatenate([np.broadcast_to(t, (N, t.shape[1])), F.position(obs["x"][k])], axis=1)
-            z = joint if self.centralised_critic else summaries[k]
-            actor_s.append(np.concatenate([head, np.broadcast_to(summaries[k], (N, summaries[k].size))], axis=1))
+            y = self._seen(summaries, k, self.config.actor_densities)
+            z = self._seen(summaries, k, self.config.critic_densities)
+            actor_s.append(np.concatenate([head, np.broadcast_to(y, (N, y.size))], axis=1))
             critic_s.append(np.concatenate([head, np.broadcast_to(z, (N, z.size))], axis=1))
         return actor_s, critic_s, summaries
+
+    @staticmethod
+    def _seen(summaries, k, who):
+        """The density summaries population k's network sees (``who``: "own" or "all"), concatenated."""
+        return np.concatenate(summaries, axis=-1) if who == "all" else summaries[k]
 
     def act(self, k: int, states: np.ndarray) -> np.ndarray:
         """The actor's action for actor states (N, n_actor), as float64 (N, d)."""
@@ -320,18 +317,19 @@ class ActorCriticLearner(Learner):
         env.set_flow(mbar)
         faced = (lambda n: None) if mbar is None else (lambda n: [f[n] for f in mbar])  # noqa: E731
         obs, _ = env.reset(seed=int(self.rng.integers(2 ** 62)))
+        for noise in self.noises:
+            noise.reset()
         flow = [[m] for m in obs["m"]]
         s, z, _ = self._inputs(obs, faced(0))
         returns = np.zeros(self.K)
-        stored = c.transitions_per_step
         for n in range(env.n_steps):
             actions = []
             for k in range(self.K):
                 a = self.act(k, s[k])
                 if self.deviators:  # only the test particles explore (config.exploration)
-                    a[c.n_agents:] += c.exploration_noise * self.rng.standard_normal((stored, self.dim))
+                    a[c.n_agents:] += self.noises[k].sample()
                 else:
-                    a += c.exploration_noise * self.rng.standard_normal((env.n_agents, self.dim))
+                    a += self.noises[k].sample()
                 actions.append(np.clip(a, -self.a_max, self.a_max))
             obs, rewards, terminated, _, _ = env.step(tuple(actions))
             for k in range(self.K):
@@ -341,7 +339,8 @@ class ActorCriticLearner(Learner):
                 keep = (np.arange(c.n_agents, env.n_agents) if self.deviators
                         else self.rng.choice(env.n_agents, size=c.transitions_per_step, replace=False))
                 T = lambda v: torch.as_tensor(v[keep], dtype=torch.float32)  # noqa: E731
-                self.buffers[k].add(T(s[k]), T(z[k]), T(actions[k]), T(rewards[k]), T(s1[k]), T(z1[k]), terminated)
+                self.buffers[k].add(s=T(s[k]), z=T(z[k]), a=T(actions[k]), r=T(rewards[k]), s1=T(s1[k]),
+                                    z1=T(z1[k]), done=float(terminated))
                 returns[k] += rewards[k].mean()
             s, z = s1, z1
             if min(b.size for b in self.buffers) >= max(c.learning_starts, c.batch_size):
@@ -361,7 +360,7 @@ class ActorCriticLearner(Learner):
         self._rollout = None
         return {"iteration": self.iteration, "samples": self.samples, "updates": self.updates,
                 "mean_return": float(returns.sum()), "critic_loss": self.last_losses[0],
-                "actor_loss": self.last_losses[1]}
+                "actor_loss": self.last_losses[1], "noise_sigma": self.noises[0].sigma}
 
     def update(self, k: int):
         """One gradient step of population k's critic and actor, then the Polyak averages."""
@@ -428,7 +427,7 @@ class ActorCriticLearner(Learner):
         t = np.repeat(F.time(times), P, axis=0)
         out = []
         for k in range(self.K):
-            mf = np.repeat(ro.summaries[k][idx], P, axis=0)
+            mf = np.repeat(self._seen([sm[idx] for sm in ro.summaries], k, self.config.actor_densities), P, axis=0)
             a = self.act(k, np.concatenate([t, pos, mf], axis=1))
             out.append(a.reshape(len(times), P, self.dim).transpose(0, 2, 1).copy())
         return out

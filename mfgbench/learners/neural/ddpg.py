@@ -1,12 +1,14 @@
 """DDPG (Lillicrap et al. 2015) on the particle version of a continuous mean field game.
 
 The population state is an input: actor ``mu(t, x, m)`` (bounded, ``a_max tanh``), critic
-``Q(t, x, a, m)``, target networks with Polyak rate tau, a replay buffer, Gaussian exploration
-noise, and no bootstrap past the horizon T (the episode terminates there). Defaults of the
-design notes: actor lr 1e-4, critic lr 1e-3, tau 1e-3, batch 256, gamma = 1 (finite horizon,
-undiscounted). All N agents of a population share the actor; a multi-population game gets one
-independent DDPG learner per population, each seeing only its own population's density
-(``maddpg`` gives the critics every population's density). The loop is in ``actor_critic``.
+``Q(t, x, a, m)``, target networks with Polyak rate tau, a replay buffer, Gaussian,
+decaying-Gaussian or Ornstein-Uhlenbeck exploration noise, and no bootstrap past the horizon T
+(the episode terminates there; gamma = 1: finite horizon, undiscounted). The default config learns
+within the standard suite's budget; ``make_config("ddpg", preset="paper")`` gives the design notes'
+exact hyperparameters (``config``). All N agents of a population share the actor; a
+multi-population game gets one independent DDPG learner per population, each seeing only its own
+population's density unless ``actor_densities`` / ``critic_densities`` say "all" (then it is
+``maddpg``). The loop is in ``actor_critic``.
 """
 from __future__ import annotations
 
@@ -21,4 +23,4 @@ class DDPG(ActorCriticLearner):
 
     name = "ddpg"
     Config = DDPGConfig
-    centralised_critic = False
+    densities = "own"

@@ -51,6 +51,7 @@ def default_grid(game) -> tuple:
 
 GRIDS = {
     "lq-continuous-v0": (120, 50),
+    "lq-2pop-continuous-v0": (120, 50),
     "crowd-continuous-v0": (100, 50),
     "segregation-2pop-v0": (200, 100),
     "exit-room-2d-v0": (32, 50),
