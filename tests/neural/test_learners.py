@@ -280,6 +280,20 @@ def test_without_torch_everything_else_works():
     assert 'pip install "mfgbench[neural]"' in out.stdout and "True" in out.stdout
 
 
+def test_torch_is_imported_only_when_a_neural_learner_is_built():
+    code = (
+        "import sys, mfgbench as mb\n"
+        "from mfgbench.learners import make_learner, list_learners\n"
+        "assert 'torch' not in sys.modules, 'import mfgbench imported torch'\n"
+        "assert {'ddpg', 'maddpg', 'deep-nash-q'} <= set(list_learners())\n"
+        "learner = make_learner('ddpg', mb.make('lq-continuous-v0'))\n"
+        "from mfgbench.learners.neural import DDPG\n"
+        "assert 'torch' in sys.modules and type(learner) is DDPG and learner.name == 'ddpg'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+
+
 def test_run_trial_scores_continuous_games_against_the_pde():
     res = mb.run_trial(game="segregation-2pop-v0", learner="maddpg", iterations=2, seed=0, n_agents=100, n_steps=4,
                        transitions_per_step=20, learning_starts=40, batch_size=32, eval_agents=500)

@@ -12,12 +12,10 @@ population's density unless ``actor_densities`` / ``critic_densities`` say "all"
 """
 from __future__ import annotations
 
-from mfgbench.learners.base import register_learner
 from mfgbench.learners.neural.actor_critic import ActorCriticLearner
 from mfgbench.learners.neural.config import DDPGConfig
 
 
-@register_learner
 class DDPG(ActorCriticLearner):
     """Mean-field DDPG: per population an actor mu(t, x, m_k) and a critic Q(t, x, a, m_k)."""
 

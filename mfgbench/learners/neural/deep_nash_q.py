@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from mfgbench.games.base import MeanField
-from mfgbench.learners.base import Learner, register_learner
+from mfgbench.learners.base import Learner
 from mfgbench.learners.neural.deep_nash_q_config import DeepNashQConfig
 from mfgbench.learners.neural.networks import Layout, Network
 from mfgbench.learners.neural.replay import ReplayBuffer, frozen_copy, polyak
@@ -80,7 +80,6 @@ def _softmax(q: np.ndarray, temperature: float) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-@register_learner
 class DeepNashQ(Learner):
     """Deep mean-field Nash Q-learning with N simulated agents per population (module docstring)."""
 

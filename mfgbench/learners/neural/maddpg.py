@@ -12,12 +12,10 @@ For one population it coincides with DDPG.
 """
 from __future__ import annotations
 
-from mfgbench.learners.base import register_learner
 from mfgbench.learners.neural.actor_critic import ActorCriticLearner
 from mfgbench.learners.neural.config import MADDPGConfig
 
 
-@register_learner
 class MADDPG(ActorCriticLearner):
     """Mean-field MADDPG: decentralised actors mu_k(t, x, m_1..m_K), centralised critics Q_k(t, x, a, m_1..m_K)."""
 
