@@ -63,7 +63,7 @@ def test_ratio_column_divides_the_baseline_by_each_learner(crowd_suite):
         assert row["x_below_uniform"] == pytest.approx(uniform / np.mean(finals), rel=1e-12)
         assert row["worse_than_uniform"] is bool(uniform / np.mean(finals) < 1)
     csv_text = leaderboard_csv(rows)
-    assert csv_text.splitlines()[0].endswith("row,x_below_uniform,worse_than_uniform")
+    assert csv_text.splitlines()[0].endswith("row,x_below_uniform,worse_than_uniform,population")
 
 
 def test_a_learner_worse_than_uniform_is_flagged(crowd_suite):
