@@ -90,6 +90,10 @@ def selection(folder, manifest, trials) -> dict:
             "left_out": sorted(finished - set(listed)) if manifest else []}
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _selection_note(sel: dict) -> str:
     """The leaderboard header's paragraph on which trials it shows."""
     manifest, n = sel["manifest"], len(sel["shown"])
@@ -104,17 +108,19 @@ def _selection_note(sel: dict) -> str:
     seeds = sorted({t.get("seed") for t in specs if isinstance(t.get("seed"), int)})
     budgets = sorted({t.get("iterations") for t in specs if isinstance(t.get("iterations"), int)})
     budget = (f"{budgets[0]}" if len(budgets) == 1 else f"{budgets[0]}-{budgets[-1]}") if budgets else "?"
-    out = (f"**Trials shown:** the {len(specs)} trials of suite `{manifest.get('suite', '?')}` as last run into "
-           f"this folder (started {manifest.get('started', '?')}, listed in `manifest.json`): "
-           f"{len({t.get('game') for t in specs})} games, learners {', '.join(learners)}, "
-           f"seeds {', '.join(map(str, seeds))}, {budget} iterations.")
+    out = (f"**Trials shown:** the {_count(len(specs), 'trial')} of suite `{manifest.get('suite', '?')}` as last "
+           f"run into this folder (started {manifest.get('started', '?')}, listed in `manifest.json`): "
+           f"{_count(len({t.get('game') for t in specs}), 'game')}; "
+           f"{'learner' if len(learners) == 1 else 'learners'} {', '.join(learners)}; "
+           f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}; {budget} iterations.")
     if sel["missing"]:
         names = ", ".join(sel["missing"][:5]) + (", ..." if len(sel["missing"]) > 5 else "")
-        out += (f" {len(sel['missing'])} of them have no finished result for their spec yet (interrupted or "
-                f"still running): {names}.")
+        out += (f" {len(sel['missing'])} of them {'has' if len(sel['missing']) == 1 else 'have'} no finished "
+                f"result for this spec (interrupted, or still running), and {'is' if len(sel['missing']) == 1 else 'are'}"
+                f" not shown: {names}.")
     if sel["left_out"]:
-        out += (f" {len(sel['left_out'])} other trial folders here, left by earlier runs (other games, budgets or "
-                "configs), are not shown (`python -m mfgbench report --all` shows every folder).")
+        out += (f" {_count(len(sel['left_out']), 'other trial folder')} here, left by earlier runs (other games, "
+                "budgets or configs), not shown (`python -m mfgbench report --all` shows every folder).")
     return out
 
 
