@@ -7,13 +7,25 @@ Conventions every figure follows:
   learners a suite holds); the reference is black, the no-learning baseline grey;
 - exploitability panels draw the reference's own exploitability and the baseline's (uniform
   policy, or zero control on a continuous game) as horizontal lines;
-- flows are drawn on each population's own geometry (``Population.grid_shape``; populations
-  of one game may differ): a line of states or states without a layout as a (state, time)
-  heatmap, a 2D grid as snapshots of the grid at three times (a 3D grid as its layers side by
-  side); a stationary game's distribution as mass against state (it has no time axis). All
-  heatmaps of a game share one colour scale, shown by a colourbar; a learner's flow and the
-  reference flow are drawn against the same time axis (the fraction t / T of the horizon, when
-  the two were computed on different time grids);
+- flows are drawn per population (type), in a block titled with its name, on its own geometry
+  (``Population.grid_shape``, ``cells``, ``state_labels``; the types of one game may have their
+  own state spaces), learners and reference side by side:
+
+  - a 2D grid (a 3D grid as its layers tiled) as snapshots at T/3, 2T/3 and T; a type on *some*
+    cells of its grid (``cells``) has each state drawn on its cell, the cells holding no state
+    (walls, a safe zone predators cannot enter, a lane trucks cannot use) hatched, not drawn as
+    zero mass, and its states with no cell ("caught", "arrived") as bars beside the grid named
+    by their labels; when its mass leaves the grid for such states, the snapshots cover the
+    reference's time on the grid (while ``ON_GRID`` of its mass is there);
+  - a few named states without a grid (an epidemic's health states) as a state-by-time map
+    with a named row per state;
+  - a line of cells or unnamed states as a (state, time) map;
+  - a stationary game's distribution as mass against state (it has no time axis);
+
+  populations with the same state space share one colour scale (one per game when all do), a
+  type with its own state space has its own, shown by the block's colourbar; a learner's flow
+  and the reference flow are drawn against the same time axis (the fraction t / T of the
+  horizon, when the two were computed on different time grids);
 - constrained layout, so titles and labels do not overlap.
 
 ``exploitability_figure``, ``flow_figure`` and ``pde_figure`` return matplotlib figures (None
