@@ -221,6 +221,9 @@ def test_neural_trial_records_the_zero_control_baseline():
     assert result.reference["baseline_exploitability"] == pytest.approx(zero.exploitability, rel=1e-9)
     assert result.reference["baseline_exploitability"] > result.reference["exploitability"] > 0
     assert result.reference["baseline_tv"] > 0 and result.reference["baseline_w1"] > 0
+    # per population too (one population here: the same numbers)
+    assert result.reference["baseline_tv_per_population"] == [pytest.approx(result.reference["baseline_tv"])]
+    assert result.reference["baseline_w1_per_population"] == [pytest.approx(result.reference["baseline_w1"])]
 
 
 # ----------------------------------------------------------------------------- which trials a report shows

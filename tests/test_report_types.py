@@ -41,7 +41,8 @@ def _files(folder, game, learner):
 
 
 def _row(rows, game, kind, learner=None):
-    return next(r for r in rows if r["game"] == game and r["row"] == kind and (learner is None or r["learner"] == learner))
+    return next(r for r in rows if r["game"] == game and r["row"] == kind
+                and (learner is None or r["learner"] == learner))
 
 
 # ----------------------------------------------------------------------------- leaderboard
@@ -93,8 +94,8 @@ def test_markdown_and_csv_have_a_per_type_table_named_by_the_types(types_suite):
     rows = leaderboard_rows(load_trials(folder))
     board = leaderboard_markdown(rows)
     sections = {s.split("\n", 1)[0]: s for s in board.split("\n## ")[1:]}
-    header = "| learner | cars: exploitability | cars: TV | cars: W1 | trucks: exploitability | trucks: TV | trucks: W1 " \
-             "| motorcycles: exploitability | motorcycles: TV | motorcycles: W1 |"
+    header = ("| learner | cars: exploitability | cars: TV | cars: W1 | trucks: exploitability | trucks: TV "
+              "| trucks: W1 | motorcycles: exploitability | motorcycles: TV | motorcycles: W1 |")
     assert header in sections["traffic-3type-v0"]
     assert "| learner | young: exploitability |" in sections["sir-types-v0"]
     assert "| learner | predators: exploitability |" in sections["predator-prey-capture-v0"]

@@ -66,7 +66,8 @@ def load_trials(folder, manifest=None) -> list[dict]:
     trials = []
     for sub in subs:
         summary = store.finished_summary(sub) if sub.is_dir() else None
-        if summary is None or (keys is not None and keys[sub.name] is not None and summary.get("key") != keys[sub.name]):
+        listed_key = keys.get(sub.name) if keys is not None else None
+        if summary is None or (listed_key is not None and summary.get("key") != listed_key):
             continue   # not finished, or an earlier run's result for another spec under the same name
         summary["path"] = str(sub)
         metrics = sub / "metrics.jsonl"
@@ -115,9 +116,9 @@ def _selection_note(sel: dict) -> str:
            f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}; {budget} iterations.")
     if sel["missing"]:
         names = ", ".join(sel["missing"][:5]) + (", ..." if len(sel["missing"]) > 5 else "")
-        out += (f" {len(sel['missing'])} of them {'has' if len(sel['missing']) == 1 else 'have'} no finished "
-                f"result for this spec (interrupted, or still running), and {'is' if len(sel['missing']) == 1 else 'are'}"
-                f" not shown: {names}.")
+        one = len(sel["missing"]) == 1
+        out += (f" {len(sel['missing'])} of them {'has' if one else 'have'} no finished result for this spec "
+                f"(interrupted, or still running), and {'is' if one else 'are'} not shown: {names}.")
     if sel["left_out"]:
         out += (f" {_count(len(sel['left_out']), 'other trial folder')} here, left by earlier runs (other games, "
                 "budgets or configs), not shown (`python -m mfgbench report --all` shows every folder).")

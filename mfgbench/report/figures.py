@@ -531,6 +531,7 @@ def _map_block(block, k, g, columns, pops, norm, continuous):
     image = None
     for j, name in enumerate(columns):
         ax, mu = axes[j], pops[name][k]
+        ax.tick_params(labelsize=6)   # before the state ticks, which may set their own size
         n_times, n_states = mu.shape
         # the learner's and the reference's times may be different grids on [0, T]: draw on t / T
         span = (0.0, 1.0) if continuous else (-0.5, n_times - 0.5)
@@ -552,7 +553,6 @@ def _map_block(block, k, g, columns, pops, norm, continuous):
                 ax.yaxis.set_major_locator(MaxNLocator(6, integer=True))
             if j == 0:
                 ax.set_ylabel(time_unit, fontsize=7)
-        ax.tick_params(labelsize=6)
         _column_title(ax, name)
     _colourbar(block, image, axes, continuous, 2.0)
 
