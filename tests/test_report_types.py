@@ -218,3 +218,27 @@ def test_flow_figures_are_written_as_png(types_suite):
     folder, _ = types_suite
     for game in SMALL:
         assert (folder / f"flows__{game}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_learner_far_above_the_reference_saturates_a_clipped_scale(tmp_path, monkeypatch):
+    """A learner piling 5 times the reference's largest mass on one cell: the scale ends at CLIP times
+    the reference's, the learner's cell takes the top colour, and the colourbar says it is clipped."""
+    from mfgbench.bench import store
+    T, rng = 3, np.random.default_rng(0)
+    reference = rng.dirichlet(np.ones(6) * 50, T + 1)
+    learner = reference.copy()
+    learner[:, 0] = 5 * reference.max()
+    learner /= learner.sum(axis=1, keepdims=True)
+    folder = tmp_path / "spike__fictitious-play__0"
+    store.write_npz_atomic(folder / "flow.npz", flow_0=learner, reference_0=reference)
+    trial = {"game": "spike", "learner": "fictitious-play", "seed": 0, "status": "ok", "path": str(folder),
+             "history": [], "kind": "finite"}
+    monkeypatch.setattr(figures, "geometries", lambda t: [figures.Geometry((2, 3), name="a")])
+    fig = figures.flow_figure("spike", [trial])
+    images = [im for ax in fig.axes if ax.get_label() != "<colorbar>" for im in ax.get_images()]
+    steps = [round(f * T) for f in figures._snapshots(T)]
+    assert len({im.norm.vmax for im in images}) == 1
+    assert images[0].norm.vmax == pytest.approx(figures.CLIP * reference[steps].max(), rel=1e-12)
+    assert learner[steps, 0].min() > images[0].norm.vmax
+    colourbar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
+    assert "clipped" in colourbar.get_ylabel()

@@ -23,7 +23,9 @@ Conventions every figure follows:
   - a stationary game's distribution as mass against state (it has no time axis);
 
   populations with the same state space share one colour scale (one per game when all do), a
-  type with its own state space has its own, shown by the block's colourbar; a learner's flow
+  type with its own state space has its own, shown by the block's colourbar; the scale ends at
+  ``CLIP`` times the reference's largest mass (a learner above it takes the top colour, and the
+  colourbar's arrow and label say so), so one bad learner does not darken every panel; a learner's flow
   and the reference flow are drawn against the same time axis (the fraction t / T of the
   horizon, when the two were computed on different time grids);
 - constrained layout, so titles and labels do not overlap.
@@ -429,13 +431,13 @@ def _flow_blocks(game, columns, pops, geo, continuous):
             timed = [pops["reference"][k]] if "reference" in pops else [pops[c][k] for c in columns]
             last = _last_on_grid(timed, on) if not on.all() else T
             fracs.append(_snapshots(T, last))
-            drawn.append(max(float(np.max(pops[c][k][_step(f, pops[c][k])][on])) for c in columns for f in fracs[k]))
+            drawn.append({c: max(float(np.max(pops[c][k][_step(f, pops[c][k])][on])) for f in fracs[k])
+                          for c in columns})
         else:
             fracs.append(None)
-            drawn.append(max(float(np.max(pops[c][k])) for c in columns))
+            drawn.append({c: float(np.max(pops[c][k])) for c in columns})
     space = [(n_states[k], geo[k].grid_shape, geo[k].cells) for k in range(n_pop)]
-    norms = [PowerNorm(0.5, vmin=0.0, vmax=max(max(drawn[j] for j in range(n_pop) if space[j] == space[k]), 1e-12))
-             for k in range(n_pop)]
+    norms = [_norm([drawn[j] for j in range(n_pop) if space[j] == space[k]]) for k in range(n_pop)]
     off = [np.flatnonzero(geo[k].cell_of(n_states[k]) < 0) if geo[k].kind == "grid" else np.array([], int)
            for k in range(n_pop)]
     n_cols = [len(columns) + (1 if off[k].size else 0) for k in range(n_pop)]
@@ -466,9 +468,27 @@ def _flow_blocks(game, columns, pops, geo, continuous):
     return fig
 
 
+CLIP = 2.0
+"""A flow's colour scale ends at this multiple of the reference's largest drawn mass: a learner
+piling more mass on a state does not darken every other panel; it is drawn in the top colour, and
+the colourbar's arrow says that the scale is clipped."""
+
+
+def _norm(tops) -> PowerNorm:
+    """The square-root colour scale of the populations whose drawn maxima per column are ``tops``
+    (dicts column -> max): from 0 to the largest, or to ``CLIP`` times the reference's largest."""
+    top = max(max(t.values()) for t in tops)
+    if all("reference" in t for t in tops):
+        top = min(top, CLIP * max(t["reference"] for t in tops))
+    return PowerNorm(0.5, vmin=0.0, vmax=max(top, 1e-12))
+
+
 def _colourbar(block, image, axes, continuous, height):
+    clipped = any(float(np.nanmax(ax.get_images()[0].get_array())) > image.norm.vmax * (1 + 1e-12) for ax in axes)
     block.colorbar(image, ax=list(axes), shrink=min(0.95, max(0.5, 2.5 / max(height, 1e-9))), aspect=25,
-                   label=("density" if continuous else "mass per state") + "\n(square-root scale)")
+                   extend="max" if clipped else "neither",
+                   label=("density" if continuous else "mass per state") + " (square-root scale)"
+                   + (f"\nclipped at {CLIP:g} x the reference's top" if clipped else ""))
 
 
 def _grid_block(block, k, g, columns, pops, norm, fracs, off, continuous):
