@@ -231,7 +231,7 @@ def cmd_report(args) -> int:
     if not suites:
         raise UsageError(f"{folder} holds no finished trial")
     for sub in suites:
-        write_report(sub, quiet=False)
+        write_report(sub, quiet=False, manifest=False if args.all else None)
     return 0
 
 
@@ -348,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write leaderboard and figures for a results folder")
     p.add_argument("folder", nargs="?", default="results", help="a suite folder or a folder of suites")
+    p.add_argument("--all", action="store_true",
+                   help="show every trial folder, not only the trials of the last run (its manifest.json)")
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -14,6 +14,8 @@ reference (``TrialResult.reference["baseline_*"]``): the uniform policy on a fin
 stationary game; on a continuous game played by a neural learner, the zero control
 (alpha = 0: agents move by the game's drift and noise only) evaluated on the PDE grid like the
 actor's feedback. A learner that scores worse than its baseline has learned nothing useful.
+Per population (type) the reference records its own exploitability (``per_population``) and the
+baseline its exploitability, TV and W1 (``baseline_*_per_population``), as the checkpoints do.
 """
 from __future__ import annotations
 
@@ -116,7 +118,9 @@ def uniform_baseline(game, reference_flow=None, with_w1: bool = True) -> dict:
            "baseline_per_population": ev.per_population.tolist()}
     if reference_flow is not None:
         err = distribution_error(game, ev.flow, reference_flow, with_w1=with_w1)
-        out.update({"baseline_tv": err.tv, "baseline_w1": err.w1})
+        out.update({"baseline_tv": err.tv, "baseline_w1": err.w1,
+                    "baseline_tv_per_population": list(err.tv_per_population),
+                    "baseline_w1_per_population": list(err.w1_per_population)})
     return out
 
 
@@ -133,7 +137,9 @@ def zero_control_baseline(game, ref) -> dict:
     err = distribution_errors([np.asarray(m) for m in ev.m], np.asarray(problem.times), ref)
     return {"baseline": "zero control", "baseline_exploitability": float(ev.exploitability),
             "baseline_per_population": ev.exploitability_per_population.tolist(),
-            "baseline_tv": err["l1"] / 2, "baseline_w1": err["w1"]}
+            "baseline_tv": err["l1"] / 2, "baseline_w1": err["w1"],
+            "baseline_tv_per_population": [v / 2 for v in err["l1_per_population"]],
+            "baseline_w1_per_population": list(err["w1_per_population"])}
 
 
 def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=None, game_params=None,
@@ -161,6 +167,8 @@ def run_trial(game, learner: str, iterations: int = 100, seed: int = 0, config=N
         result.reference = {"exploitability": float(getattr(ref, "exploitability", np.nan)),
                             "certified": bool(getattr(ref, "certified", False)),
                             "method": str(getattr(ref, "method", ""))}
+        if getattr(ref, "per_population", None) is not None:
+            result.reference["per_population"] = [float(x) for x in ref.per_population]
         result.reference_flow = tuple(np.asarray(f) for f in ref.flow)
     result.reference.update(uniform_baseline(game, result.reference_flow or None, with_w1=with_w1))
     learner_seconds = compile_seconds = 0.0

@@ -63,7 +63,7 @@ def test_ratio_column_divides_the_baseline_by_each_learner(crowd_suite):
         assert row["x_below_uniform"] == pytest.approx(uniform / np.mean(finals), rel=1e-12)
         assert row["worse_than_uniform"] is bool(uniform / np.mean(finals) < 1)
     csv_text = leaderboard_csv(rows)
-    assert csv_text.splitlines()[0].endswith("row,x_below_uniform,worse_than_uniform")
+    assert csv_text.splitlines()[0].endswith("row,x_below_uniform,worse_than_uniform,population")
 
 
 def test_a_learner_worse_than_uniform_is_flagged(crowd_suite):
@@ -221,3 +221,55 @@ def test_neural_trial_records_the_zero_control_baseline():
     assert result.reference["baseline_exploitability"] == pytest.approx(zero.exploitability, rel=1e-9)
     assert result.reference["baseline_exploitability"] > result.reference["exploitability"] > 0
     assert result.reference["baseline_tv"] > 0 and result.reference["baseline_w1"] > 0
+    # per population too (one population here: the same numbers)
+    assert result.reference["baseline_tv_per_population"] == [pytest.approx(result.reference["baseline_tv"])]
+    assert result.reference["baseline_w1_per_population"] == [pytest.approx(result.reference["baseline_w1"])]
+
+
+# ----------------------------------------------------------------------------- which trials a report shows
+def _board(folder) -> str:
+    return (folder / "leaderboard.md").read_text()
+
+
+def test_the_report_shows_the_suite_that_ran_not_what_earlier_runs_left(tmp_path, capsys):
+    from mfgbench import cli
+    folder = _run(tmp_path, "mixed", [TrialSpec("crowd-1d-v0", "fictitious-play", 0, 4),
+                                      TrialSpec("sis-v0", "fictitious-play", 0, 4)])
+    assert "## sis-v0" in _board(folder) and (folder / "flows__sis-v0.png").exists()
+    # a second run into the same folder: one game only, another budget
+    _run(tmp_path, "mixed", [TrialSpec("crowd-1d-v0", "fictitious-play", 0, 2)])
+    manifest = store.read_manifest(folder)
+    assert [(t["name"], t["iterations"]) for t in manifest["trials"]] == [("crowd-1d-v0__fictitious-play__0", 2)]
+    assert not list(folder.glob(".*.tmp"))                  # written atomically: no temporary left
+    board = _board(folder)
+    assert "## sis-v0" not in board and "## crowd-1d-v0" in board
+    assert "the 1 trial of suite `mixed`" in board and "2 iterations" in board
+    assert "1 other trial folder here" in board and "report --all" in board
+    rows = leaderboard_rows(load_trials(folder))
+    assert {r["game"] for r in rows} == {"crowd-1d-v0"} and _row(rows, "learner")["iterations"] == 2
+    assert "sis-v0" not in (folder / "leaderboard.csv").read_text()
+    assert not (folder / "flows__sis-v0.png").exists()      # the earlier game's figure is gone with it
+    # `report FOLDER` keeps to the manifest; --all shows every trial folder, and says so
+    assert cli.main(["report", str(folder)]) == 0 and "## sis-v0" not in _board(folder)
+    assert cli.main(["report", "--all", str(folder)]) == 0
+    assert "## sis-v0" in _board(folder) and "as asked (`report --all`)" in _board(folder)
+    assert "every trial folder (2)" in capsys.readouterr().out
+    # a folder written before runs recorded their suite: every trial folder, with a warning
+    (folder / "manifest.json").unlink()
+    assert cli.main(["report", str(folder)]) == 0
+    assert "## sis-v0" in _board(folder) and "no `manifest.json`" in _board(folder)
+
+
+def test_a_listed_trial_whose_folder_holds_another_specs_result_is_not_shown(tmp_path):
+    from mfgbench.bench.resume import trial_key
+    from mfgbench.report import write_report
+    folder = _run(tmp_path, "stale", [TrialSpec("crowd-1d-v0", "fictitious-play", 0, 3)])
+    # a run of the same trial with another budget lists it, then stops before it finishes (Ctrl-C)
+    spec = TrialSpec("crowd-1d-v0", "fictitious-play", 0, 5)
+    store.write_manifest(folder, "stale", [{"name": spec.name, "key": trial_key(spec), **spec.as_dict()}])
+    assert load_trials(folder) == []                         # the 3-iteration result is not this suite's
+    out = write_report(folder)
+    assert out["rows"] == [] and out["selection"]["missing"] == [spec.name]
+    assert f"1 of them has no finished result for this spec (interrupted, or still running), and is not shown: " \
+           f"{spec.name}" in _board(folder)
+    assert [t["iterations"] for t in load_trials(folder, manifest=False)] == [3]

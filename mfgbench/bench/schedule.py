@@ -14,7 +14,9 @@
    trial is known early (the ETA rests on it), then the most expensive first (no long tail);
    never more than the executor's workers at a time, so that everything submitted is running
    and a Ctrl-C has nothing queued to cancel;
-5. the **report** (leaderboard and figures).
+5. the **report** (leaderboard and figures) of this suite's trials, which the run lists in the
+   folder's ``manifest.json`` before any trial runs (``store.write_manifest``): trials an earlier
+   run left in the folder (other games, budgets, configs) are not shown.
 
 A Ctrl-C (or SIGINT) stops within seconds: the workers are terminated, finished trials are
 kept, and ``RunInterrupted`` says what finished and how to resume.
@@ -105,6 +107,8 @@ def _run(suite, root, cache, workers, resume, scheduler, dask_local, quiet, repo
         finally:
             numba.core.event.unregister("numba:compile", notice)
         plan = _plan(suite, root, resume, retry_failed)
+        manifest = store.write_manifest(root, suite.name, [{"name": t.name, "key": plan["keys"][t.name],
+                                                            **t.as_dict()} for t in suite.trials])
         jobs = plan["jobs"]
         refs = {}
         for spec in jobs:
@@ -132,7 +136,7 @@ def _run(suite, root, cache, workers, resume, scheduler, dask_local, quiet, repo
         progress.close()
     if report:
         from mfgbench.report import write_report
-        write_report(root, quiet=quiet)
+        write_report(root, quiet=quiet, manifest=manifest)
     failed = [t.name for t in suite.trials if summaries[t.name].get("status") != "ok"]
     return {"folder": str(root), "ran": run.ran if run else 0, "skipped": len(plan["done_before"]),
             "by_another_run": run.by_another_run if run else 0, "failed": failed,

@@ -2,6 +2,8 @@
 
 Layout under a suite's folder ``<out>/<suite>/``::
 
+    manifest.json       the trials of the last run into this folder (its suite), so that the
+                        report shows that suite and not every trial an earlier run left here
     {game}__{learner}__{seed}/
         config.json     what ran: game id and params, learner and config, seed, budget,
                         package versions, git revision
@@ -110,6 +112,32 @@ def finished_summary(folder) -> dict | None:
         return read_json(path)
     except (OSError, ValueError):
         return None
+
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(folder, suite: str, trials) -> dict:
+    """Record in ``folder/manifest.json`` the trials of the run about to start: its suite's name,
+    when it started, and per trial its folder name, key and spec (``trials``: dicts with ``name``,
+    ``key`` and the spec's fields). Returns the manifest."""
+    from datetime import datetime, timezone
+
+    manifest = {"suite": suite, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "writer": writer_tag(), "trials": list(trials)}
+    write_json_atomic(Path(folder) / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest(folder) -> dict | None:
+    """The manifest of the last run into ``folder``, or None (no run wrote one: older results)."""
+    try:
+        manifest = read_json(Path(folder) / MANIFEST)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("trials"), list):
+        return None
+    return manifest
 
 
 def _alive(pid: int) -> bool:

@@ -18,6 +18,20 @@ A spread over seeds below ``ROUND_OFF`` of the value (a deterministic learner's 
 up to round-off) is shown as ± 0. Results written before the baseline was recorded report
 "-" in its place.
 
+**Per type.** A game with several populations (types, possibly on their own state spaces) also
+gets, under its table, each row's exploitability, TV and W1 per type, named by the types' names
+(the game's exploitability is the sum of its types', its TV and W1 their mean): from the
+checkpoints' ``per_population``, ``tv_per_population``, ``w1_per_population``, the baseline's
+``baseline_*_per_population`` and the reference's ``per_population``. In the CSV these are extra
+rows with the type's name in the column ``population`` (empty on the rows of the whole game).
+
+**Which trials.** A run lists its suite's trials in the folder's ``manifest.json``
+(``mfgbench.bench.store.write_manifest``) and the report shows those only: a trial folder left
+by an earlier run with other games, budgets or configs, or holding the result of another spec
+than the one listed, is not shown; the leaderboard's header says which trials are shown and what
+was left out. A folder without a manifest (results written before runs recorded one) shows
+every finished trial folder, and says so.
+
 Figures: ``mfgbench.report.figures``.
 """
 from __future__ import annotations
@@ -36,20 +50,79 @@ ROUND_OFF = 1e-9
 """Seeds whose values differ by less than this fraction of the value agree: their spread is ± 0."""
 
 
-def load_trials(folder) -> list[dict]:
-    """Every finished trial under ``folder``: its summary with ``history`` and ``path`` added."""
+def load_trials(folder, manifest=None) -> list[dict]:
+    """The finished trials of the suite in ``folder``, each its summary with ``history`` and ``path``
+    added: those ``manifest`` lists (default: the folder's ``manifest.json``, written by the last
+    run into it) whose folder holds a result with the listed key, or every finished trial folder
+    when the folder has no manifest or ``manifest`` is False."""
+    folder = Path(folder)
+    if manifest is None:
+        manifest = store.read_manifest(folder)
+    if manifest:
+        keys = {t["name"]: t.get("key") for t in manifest["trials"] if Path(str(t["name"])).name == t["name"]}
+        subs = [folder / name for name in sorted(keys)]
+    else:
+        keys, subs = None, sorted(p for p in folder.iterdir() if p.is_dir())
     trials = []
-    for sub in sorted(Path(folder).iterdir()):
-        if not sub.is_dir():
-            continue
-        summary = store.finished_summary(sub)
-        if summary is None:
-            continue
+    for sub in subs:
+        summary = store.finished_summary(sub) if sub.is_dir() else None
+        listed_key = keys.get(sub.name) if keys is not None else None
+        if summary is None or (listed_key is not None and summary.get("key") != listed_key):
+            continue   # not finished, or an earlier run's result for another spec under the same name
         summary["path"] = str(sub)
         metrics = sub / "metrics.jsonl"
         summary["history"] = store.read_jsonl(metrics) if summary.get("status") == "ok" and metrics.exists() else []
         trials.append(summary)
     return trials
+
+
+def selection(folder, manifest, trials) -> dict:
+    """What a report on ``folder`` shows, given the ``manifest`` its trials were loaded with (a dict;
+    None: the folder has none; False: every folder was asked for): ``manifest`` (or None),
+    ``every`` (every folder was asked for), ``shown`` (trial names), ``missing`` (listed trials with
+    no finished result for their spec: interrupted, still running) and ``left_out`` (finished trial
+    folders not listed)."""
+    folder = Path(folder)
+    finished = {p.name for p in folder.iterdir() if p.is_dir() and (p / "summary.json").exists()}
+    shown = [Path(t["path"]).name for t in trials]
+    listed = [t["name"] for t in manifest["trials"]] if manifest else []
+    return {"manifest": manifest or None, "every": manifest is False, "shown": shown,
+            "missing": [n for n in listed if n not in set(shown)],
+            "left_out": sorted(finished - set(listed)) if manifest else []}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _selection_note(sel: dict) -> str:
+    """The leaderboard header's paragraph on which trials it shows."""
+    manifest, n = sel["manifest"], len(sel["shown"])
+    if sel["every"]:
+        return f"**Trials shown:** every finished trial folder here ({n}), as asked (`report --all`)."
+    if manifest is None:
+        return (f"**Trials shown:** every finished trial folder here ({n}). This folder has no `manifest.json` "
+                "(where a run records its suite; older results have none), so trials of earlier runs with other "
+                "games, budgets or configs may be mixed in.")
+    specs = manifest["trials"]
+    learners = sorted({t.get("learner", "?") + (f" [{t['tag']}]" if t.get("tag") else "") for t in specs})
+    seeds = sorted({t.get("seed") for t in specs if isinstance(t.get("seed"), int)})
+    budgets = sorted({t.get("iterations") for t in specs if isinstance(t.get("iterations"), int)})
+    budget = (f"{budgets[0]}" if len(budgets) == 1 else f"{budgets[0]}-{budgets[-1]}") if budgets else "?"
+    out = (f"**Trials shown:** the {_count(len(specs), 'trial')} of suite `{manifest.get('suite', '?')}` as last "
+           f"run into this folder (started {manifest.get('started', '?')}, listed in `manifest.json`): "
+           f"{_count(len({t.get('game') for t in specs}), 'game')}; "
+           f"{'learner' if len(learners) == 1 else 'learners'} {', '.join(learners)}; "
+           f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))}; {budget} iterations.")
+    if sel["missing"]:
+        names = ", ".join(sel["missing"][:5]) + (", ..." if len(sel["missing"]) > 5 else "")
+        one = len(sel["missing"]) == 1
+        out += (f" {len(sel['missing'])} of them {'has' if one else 'have'} no finished result for this spec "
+                f"(interrupted, or still running), and {'is' if one else 'are'} not shown: {names}.")
+    if sel["left_out"]:
+        out += (f" {_count(len(sel['left_out']), 'other trial folder')} here, left by earlier runs (other games, "
+                "budgets or configs), not shown (`python -m mfgbench report --all` shows every folder).")
+    return out
 
 
 def _num(x):
@@ -96,7 +169,50 @@ def _ratio(baseline, value) -> float:
     return baseline / value if value > 0 else math.inf
 
 
-def _learner_row(game, label, ts) -> dict:
+TYPE_METRICS = {"exploitability": "per_population", "tv": "tv_per_population", "w1": "w1_per_population",
+                "pde_l1": "pde_l1_per_population"}
+"""Per-type columns, and the per-population list of a checkpoint each comes from."""
+
+
+def _at(values, k: int) -> float:
+    """Entry k of a per-population list (nan when the list or the entry was not recorded)."""
+    return _num(values[k]) if isinstance(values, (list, tuple)) and k < len(values) else math.nan
+
+
+def _per_type(names, finals, baselines, flag: bool) -> list:
+    """Per type k (named ``names[k]``): each metric's mean ± std over ``finals`` (dicts of
+    per-population lists, one per seed) and the ratio of the ``baselines``' (per-population
+    exploitability lists) to it; ``flag`` says whether to flag a type worse than its baseline."""
+    out = []
+    for k, name in enumerate(names):
+        entry = {"population": name}
+        for metric, key in TYPE_METRICS.items():
+            entry[f"{metric}_mean"], entry[f"{metric}_std"] = mean_std(_at(f.get(key), k) for f in finals)
+        ratio = _ratio(mean_std(_at(b, k) for b in baselines)[0], entry["exploitability_mean"])
+        entry["x_below_uniform"] = ratio
+        entry["worse_than_uniform"] = bool(ratio < 1) if flag and math.isfinite(ratio) else None
+        out.append(entry)
+    return out
+
+
+def type_names(trials) -> list:
+    """The names of the populations (types) of the game ``trials`` played, [] for a one-population
+    game: as the game names them (rebuilt from a trial's summary), else ``population k``; made
+    unique by their index when two share a name."""
+    ok = [t for t in trials if t.get("status") == "ok"]
+    if not ok:
+        return []
+    first = ok[0]
+    count = int(first.get("n_populations") or len((first.get("final") or {}).get("per_population") or [0]))
+    if count <= 1:
+        return []
+    from mfgbench.report.figures import geometries   # rebuilds the game (cheap, cached)
+    geo = geometries(first) or []
+    names = [str(geo[k].name) if k < len(geo) and geo[k].name else f"population {k}" for k in range(count)]
+    return [f"{n} ({k})" if names.count(n) > 1 else n for k, n in enumerate(names)]
+
+
+def _learner_row(game, label, ts, names=()) -> dict:
     ok = [t for t in ts if t.get("status") == "ok"]
     finals = [t["final"] for t in ok]
     stats = {key: mean_std(f.get(key) for f in finals)
@@ -111,20 +227,22 @@ def _learner_row(game, label, ts) -> dict:
             "seconds": stats["wall_time"][0], "iterations": max((f.get("iteration", 0) for f in finals), default=0),
             "reference_certified": _certified(ok), "x_below_uniform": ratio,
             "worse_than_uniform": bool(ratio < 1) if math.isfinite(ratio) else None,
-            "error": "; ".join(e for e in errors if e)[:200]}
+            "error": "; ".join(e for e in errors if e)[:200],
+            "per_type": _per_type(names, finals, [(t.get("reference") or {}).get("baseline_per_population")
+                                                  for t in ok], flag=True)}
 
 
-def _frame_row(game, kind, label, exploitability, tv, w1, baseline, certified=None, method="") -> dict:
+def _frame_row(game, kind, label, exploitability, tv, w1, baseline, certified=None, method="", per_type=()) -> dict:
     """A baseline or reference row (one value, no seeds)."""
     return {"game": game, "learner": label, "row": kind, "seeds": 0, "failed": 0,
             "exploitability_mean": exploitability, "exploitability_std": math.nan, "tv_mean": tv, "tv_std": math.nan,
             "w1_mean": w1, "w1_std": math.nan, "pde_l1_mean": math.nan, "pde_l1_std": math.nan,
             "samples": math.nan, "seconds": math.nan, "iterations": 0, "reference_certified": certified,
             "x_below_uniform": _ratio(baseline, exploitability), "worse_than_uniform": None, "error": "",
-            "method": method}
+            "method": method, "per_type": list(per_type)}
 
 
-def _frame_rows(game, trials) -> list:
+def _frame_rows(game, trials, names=()) -> list:
     """The game's baseline and reference rows, from what its trials recorded (one pair per
     distinct value, labelled by tag when the game's variants differ)."""
     ok = sorted((t for t in trials if t.get("status") == "ok"), key=lambda t: t.get("path", ""))
@@ -138,23 +256,33 @@ def _frame_rows(game, trials) -> list:
         seen.add(key)
         suffix = f" [{t['tag']}]" if t.get("tag") and len(seen) > 1 else ""
         name = ref.get("baseline") or ("zero control" if t.get("kind") == "continuous" else "uniform policy")
+        baseline_types = ref.get("baseline_per_population")
+        recorded = {"per_population": baseline_types, "tv_per_population": ref.get("baseline_tv_per_population"),
+                    "w1_per_population": ref.get("baseline_w1_per_population")}
         rows.append(_frame_row(game, "baseline", name + suffix, base, _num(ref.get("baseline_tv")),
-                               _num(ref.get("baseline_w1")), base))
+                               _num(ref.get("baseline_w1")), base,
+                               per_type=_per_type(names, [recorded], [baseline_types], flag=False)))
         if _has_reference(t):
+            exact = {"per_population": ref.get("per_population"), "tv_per_population": [0.0] * len(names),
+                     "w1_per_population": [0.0] * len(names)}
             rows.append(_frame_row(game, "reference", "reference" + suffix, _num(ref.get("exploitability")),
-                                   0.0, 0.0, base, certified=bool(ref["certified"]), method=str(ref.get("method", ""))))
+                                   0.0, 0.0, base, certified=bool(ref["certified"]), method=str(ref.get("method", "")),
+                                   per_type=_per_type(names, [exact], [baseline_types], flag=False)))
     return rows
 
 
 def leaderboard_rows(trials) -> list[dict]:
-    """Per game: the baseline row, the reference row and one row per learner (``row`` says which)."""
+    """Per game: the baseline row, the reference row and one row per learner (``row`` says which),
+    each with its per-type values (``per_type``: one dict per population, [] for one population)."""
     groups = defaultdict(list)
     for t in trials:
         groups[(t["game"], _label(t))].append(t)
     rows = []
     for game in sorted({g for g, _ in groups}):
-        rows += _frame_rows(game, [t for t in trials if t["game"] == game])
-        rows += [_learner_row(game, label, ts) for (g, label), ts in sorted(groups.items()) if g == game]
+        played = [t for t in trials if t["game"] == game]
+        names = type_names(played)
+        rows += _frame_rows(game, played, names)
+        rows += [_learner_row(game, label, ts, names) for (g, label), ts in sorted(groups.items()) if g == game]
     return rows
 
 
@@ -199,7 +327,29 @@ def _sort_key(r):
     return (0, ex) if math.isfinite(ex) else (1, 0.0)
 
 
-def leaderboard_markdown(rows) -> str:
+def _type_cell(entry, metric) -> str:
+    cell = _pm(entry[f"{metric}_mean"], entry[f"{metric}_std"])
+    return f"**{cell} (worse than uniform)**" if metric == "exploitability" and entry["worse_than_uniform"] else cell
+
+
+def _per_type_table(game_rows, with_pde) -> list:
+    """The per-type sub-table of a game with several populations (Markdown lines), rows in the
+    order of the game's table."""
+    names = [e["population"] for e in game_rows[0]["per_type"]]
+    metrics = [("exploitability", "exploitability"), ("tv", "TV"), ("w1", "W1")] + \
+        ([("pde_l1", "L1 to PDE")] if with_pde else [])
+    out = ["**Per type** (each type's own exploitability, and the TV and W1 distances of its flow to the "
+           "reference's; the game's exploitability is their sum, its TV and W1 their mean):", "",
+           "| learner | " + " | ".join(f"{name}: {head}" for name in names for _, head in metrics) + " |",
+           "|---|" + "---|" * (len(names) * len(metrics))]
+    for r in sorted(game_rows, key=_sort_key):
+        learner = r["learner"] if r["row"] == "learner" else f"*{r['learner']}*"
+        out.append(f"| {learner} | " + " | ".join(_type_cell(e, m) for e in r["per_type"] for m, _ in metrics) + " |")
+    return out + [""]
+
+
+def leaderboard_markdown(rows, selection=None) -> str:
+    """The leaderboard as Markdown; ``selection`` (see ``selection``) adds which trials it shows."""
     out = ["# Leaderboard", "",
            "Final scores per (game, learner): mean ± std over seeds (± 0: the seeds agree to round-off). "
            "Exploitability is exact; TV and W1 are distances of the learner's flow to the reference flow, "
@@ -211,6 +361,8 @@ def leaderboard_markdown(rows) -> str:
            "evaluated on the PDE grid, and TV (half the L1) and W1 compare the particle density with the PDE "
            "equilibrium density; the reference row is the PDE equilibrium's own feedback scored the same way.",
            ""]
+    if selection is not None:
+        out += [_selection_note(selection), ""]
     for game in sorted({r["game"] for r in rows}):
         game_rows = [r for r in rows if r["game"] == game]
         with_pde = any(math.isfinite(_num(r["pde_l1_mean"])) for r in game_rows)
@@ -228,32 +380,55 @@ def leaderboard_markdown(rows) -> str:
                        + (f"{_pm(r['pde_l1_mean'], r['pde_l1_std'])} | " if with_pde else "")
                        + f"{_fmt(r['samples'])} | {_fmt(r['seconds'])} | {iterations} | {_status(r)} |")
         out.append("")
+        if game_rows[0]["per_type"]:
+            out += _per_type_table(game_rows, with_pde)
     return "\n".join(out)
 
 
 CSV_FIELDS = ["game", "learner", "seeds", "failed", "exploitability_mean", "exploitability_std", "tv_mean", "tv_std",
               "w1_mean", "w1_std", "pde_l1_mean", "pde_l1_std", "samples", "seconds", "iterations",
-              "reference_certified", "error", "row", "x_below_uniform", "worse_than_uniform"]
+              "reference_certified", "error", "row", "x_below_uniform", "worse_than_uniform", "population"]
 
 
 def leaderboard_csv(rows) -> str:
+    """The leaderboard as CSV: one line per row of the Markdown tables, each followed, on a game
+    with several populations, by one line per type (``population`` names the type; it is empty on
+    the lines of the whole game; samples and time belong to trials, not types: empty)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: r[k] for k in CSV_FIELDS})
+        writer.writerow({**{k: r.get(k, "") for k in CSV_FIELDS}, "population": ""})
+        for entry in r["per_type"]:
+            writer.writerow({**{k: r.get(k, "") for k in CSV_FIELDS}, "samples": "", "seconds": "", **entry})
     return buf.getvalue()
 
 
-def write_report(folder, quiet: bool = True) -> dict:
-    """Write leaderboard.md, leaderboard.csv and the figures for the suite in ``folder``."""
+REPORT_FIGURES = ("exploitability_vs_*.png", "flows__*.png", "pde_density__*.png")
+"""The names of the figures a report writes: those it does not rewrite are an earlier report's."""
+
+
+def write_report(folder, quiet: bool = True, manifest=None) -> dict:
+    """Write leaderboard.md, leaderboard.csv and the figures for the suite in ``folder``: the trials
+    ``manifest`` lists (default the folder's ``manifest.json``; False: every trial folder, see
+    ``load_trials``). Figures of an earlier report that this one does not rewrite (games no
+    longer in the suite) are removed."""
     from mfgbench.report import figures
     folder = Path(folder)
-    trials = load_trials(folder)
+    if manifest is None:
+        manifest = store.read_manifest(folder)
+    trials = load_trials(folder, manifest if manifest else False)
     rows = leaderboard_rows(trials)
-    store.write_text_atomic(folder / "leaderboard.md", leaderboard_markdown(rows))
+    shown = selection(folder, manifest, trials)
+    store.write_text_atomic(folder / "leaderboard.md", leaderboard_markdown(rows, shown))
     store.write_text_atomic(folder / "leaderboard.csv", leaderboard_csv(rows))
     written = figures.write_figures(folder, trials)
+    for pattern in REPORT_FIGURES:
+        for stale in folder.glob(pattern):
+            if str(stale) not in written:
+                stale.unlink(missing_ok=True)
     if not quiet:
-        print(f"report: {folder / 'leaderboard.md'} ({len(rows)} rows), {len(written)} figures")
-    return {"rows": rows, "figures": written}
+        note = (f"{len(trials)} trials of suite {manifest.get('suite')}" if manifest
+                else f"every trial folder ({len(trials)})")
+        print(f"report: {folder / 'leaderboard.md'} ({note}, {len(rows)} rows), {len(written)} figures")
+    return {"rows": rows, "figures": written, "selection": shown}

@@ -7,13 +7,27 @@ Conventions every figure follows:
   learners a suite holds); the reference is black, the no-learning baseline grey;
 - exploitability panels draw the reference's own exploitability and the baseline's (uniform
   policy, or zero control on a continuous game) as horizontal lines;
-- flows are drawn on each population's own geometry (``Population.grid_shape``; populations
-  of one game may differ): a line of states or states without a layout as a (state, time)
-  heatmap, a 2D grid as snapshots of the grid at three times (a 3D grid as its layers side by
-  side); a stationary game's distribution as mass against state (it has no time axis). All
-  heatmaps of a game share one colour scale, shown by a colourbar; a learner's flow and the
-  reference flow are drawn against the same time axis (the fraction t / T of the horizon, when
-  the two were computed on different time grids);
+- flows are drawn per population (type), in a block titled with its name, on its own geometry
+  (``Population.grid_shape``, ``cells``, ``state_labels``; the types of one game may have their
+  own state spaces), learners and reference side by side:
+
+  - a 2D grid (a 3D grid as its layers tiled) as snapshots at T/3, 2T/3 and T; a type on *some*
+    cells of its grid (``cells``) has each state drawn on its cell, the cells holding no state
+    (walls, a safe zone predators cannot enter, a lane trucks cannot use) hatched, not drawn as
+    zero mass, and its states with no cell ("caught", "arrived") as bars beside the grid named
+    by their labels; when its mass leaves the grid for such states, the snapshots cover the
+    reference's time on the grid (while ``ON_GRID`` of its mass is there);
+  - a few named states without a grid (an epidemic's health states) as a state-by-time map
+    with a named row per state;
+  - a line of cells or unnamed states as a (state, time) map;
+  - a stationary game's distribution as mass against state (it has no time axis);
+
+  populations with the same state space share one colour scale (one per game when all do), a
+  type with its own state space has its own, shown by the block's colourbar; the scale ends at
+  ``CLIP`` times the reference's largest mass (a learner above it takes the top colour, and the
+  colourbar's arrow and label say so), so one bad learner does not darken every panel; a learner's flow
+  and the reference flow are drawn against the same time axis (the fraction t / T of the
+  horizon, when the two were computed on different time grids);
 - constrained layout, so titles and labels do not overlap.
 
 ``exploitability_figure``, ``flow_figure`` and ``pde_figure`` return matplotlib figures (None
@@ -29,8 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.collections import PatchCollection
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from mfgbench.bench import store
@@ -180,6 +196,26 @@ class Geometry:
     periodic: bool = False
     state_labels: tuple | None = None
     name: str = ""
+    cells: tuple | None = None
+    """Each state's row-major cell on ``grid_shape`` (-1: no cell); None: state s is cell s."""
+
+    @property
+    def kind(self) -> str:
+        """How its flow is drawn: ``grid`` (snapshots of a 2D or 3D grid), ``line`` (a line of cells:
+        a (state, time) map), ``labelled`` (a few named states, e.g. a graph of health states: a
+        state-by-time map with a named row per state), ``states`` (a (state, time) map)."""
+        if self.grid_shape is not None and len(self.grid_shape) >= 2:
+            return "grid"
+        if self.grid_shape is not None and self.cells is None:
+            return "line"
+        return "labelled" if self.state_labels is not None and len(self.state_labels) <= 3 * TINY else "states"
+
+    def cell_of(self, n_states: int) -> np.ndarray:
+        """Each state's cell on ``grid_shape`` (-1 for a state with no cell)."""
+        return np.arange(n_states) if self.cells is None else np.asarray(self.cells, dtype=np.int64)
+
+    def label(self, s: int) -> str:
+        return str(self.state_labels[s]) if self.state_labels is not None else f"state {s}"
 
 
 _GEOMETRY: dict = {}
@@ -200,7 +236,7 @@ def geometries(trial) -> list | None:
                 nx = default_grid(game)[0]
                 _GEOMETRY[key] = [Geometry((nx,) * game.dim, name=p.name) for p in game.populations]
             else:
-                _GEOMETRY[key] = [Geometry(p.grid_shape, bool(p.periodic), p.state_labels, str(p.name))
+                _GEOMETRY[key] = [Geometry(p.grid_shape, bool(p.periodic), p.state_labels, str(p.name), p.cells)
                                   for p in game.populations]
         except Exception:  # noqa: BLE001  (a figure without geometry still draws, as plain states)
             _GEOMETRY[key] = None
@@ -208,20 +244,25 @@ def geometries(trial) -> list | None:
 
 
 def _fit(geometry: Geometry | None, n_states: int) -> Geometry:
-    """The geometry if it describes ``n_states`` states, else plain states."""
+    """The geometry if it describes ``n_states`` states, else plain states (with their labels)."""
     if geometry is None:
         return Geometry()
-    shape = geometry.grid_shape if geometry.grid_shape and int(np.prod(geometry.grid_shape)) == n_states else None
     labels = geometry.state_labels if geometry.state_labels and len(geometry.state_labels) == n_states else None
+    shape, cells = geometry.grid_shape, geometry.cells
+    if shape and cells is not None and len(cells) == n_states and max(cells) < int(np.prod(shape)):
+        return Geometry(tuple(shape), geometry.periodic, labels, geometry.name, tuple(cells))
+    shape = tuple(shape) if shape and int(np.prod(shape)) == n_states else None
     return Geometry(shape, geometry.periodic, labels, geometry.name)
 
 
 def _state_ticks(ax, geometry: Geometry, n_states: int, axis="x"):
-    """Readable state ticks: every state (by label when there are labels) on tiny state spaces."""
+    """Readable state ticks: every state (by label when there are labels) on tiny state spaces;
+    labels on the x axis are turned when there are many."""
     set_ticks, set_labels = (ax.set_xticks, ax.set_xticklabels) if axis == "x" else (ax.set_yticks, ax.set_yticklabels)
     if geometry.state_labels is not None and n_states <= 3 * TINY:
         set_ticks(range(n_states))
-        set_labels([str(s) for s in geometry.state_labels], rotation=90 if n_states > 6 else 0, fontsize=6)
+        set_labels([str(s) for s in geometry.state_labels], rotation=90 if axis == "x" and n_states > 6 else 0,
+                   fontsize=6 if n_states > TINY else 8)
     elif n_states <= TINY:
         set_ticks(range(n_states))
     else:
@@ -236,8 +277,8 @@ def _tiling(shape: tuple) -> tuple:
 
 
 def _as_image(mu: np.ndarray, shape: tuple) -> np.ndarray:
-    """A distribution on a 2D grid as an image; on a 3D grid its layers tiled left to right, bottom
-    to top, with a blank line between them."""
+    """Values on the cells of a 2D grid as an image; on a 3D grid its layers tiled left to right,
+    bottom to top, with a blank line (nan) between them."""
     grid = np.asarray(mu, dtype=float).reshape(shape)
     if grid.ndim == 2:
         return grid
@@ -248,6 +289,27 @@ def _as_image(mu: np.ndarray, shape: tuple) -> np.ndarray:
         r, c = divmod(i, cols)
         image[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = layer
     return image
+
+
+def _cell_image(mu: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """A distribution ``mu[s]`` drawn on its grid: each state with a cell on its cell, nan on the
+    cells without a state (and states without a cell left out)."""
+    cells = geometry.cell_of(mu.shape[-1])
+    on = cells >= 0
+    values = np.full(int(np.prod(geometry.grid_shape)), np.nan)
+    values[cells[on]] = np.asarray(mu, dtype=float)[on]
+    return _as_image(values, geometry.grid_shape)
+
+
+def _blank_cells(geometry: Geometry, n_states: int) -> list:
+    """(row, column) in the image of every grid cell that holds no state (a wall, a lane a truck
+    cannot use), not counting the blank lines between a 3D grid's tiled layers."""
+    if geometry.cells is None:
+        return []
+    held = np.zeros(int(np.prod(geometry.grid_shape)))
+    cells = geometry.cell_of(n_states)
+    held[cells[cells >= 0]] = 1.0
+    return [tuple(int(v) for v in rc) for rc in np.argwhere(_as_image(held, geometry.grid_shape) == 0)]
 
 
 def _population_name(geometry: Geometry, k: int, n_pop: int) -> str:
@@ -291,71 +353,228 @@ def flow_figure(game, trials):
     continuous = first.get("kind") == "continuous"
     if pops[columns[0]][0].ndim == 1:
         return _stationary_figure(game, columns, pops, geo)
-    return _flow_heatmaps(game, columns, pops, geo, continuous)
+    return _flow_blocks(game, columns, pops, geo, continuous)
+
+
+def _colour(name: str) -> str:
+    return REFERENCE_COLOUR if name == "reference" else learner_colour(name)
 
 
 def _column_title(ax, name):
-    ax.set_title(name, fontsize=8, color=REFERENCE_COLOUR if name == "reference" else learner_colour(name),
-                 fontweight="bold")
+    ax.set_title(name, fontsize=8, color=_colour(name), fontweight="bold")
 
 
-def _flow_heatmaps(game, columns, pops, geo, continuous):
-    """(state, time) heatmaps for populations on a line or without a layout; grid snapshots at
-    t = 0, T/2, T for populations on a 2D (or 3D) grid; one colour scale for the whole game."""
+ON_GRID = 0.1
+"""A type whose mass leaves its grid (to "arrived", "caught") is shown while at least this much of it
+is on the grid."""
+
+
+def _snapshots(T: int, last: int | None = None) -> list:
+    """The fractions of the horizon T drawn as grid snapshots: mu_0 is given, the same in every
+    column, so they start after it: last/3, 2 last/3 and last (rounded to steps, at least 1), where
+    ``last`` is T, or the last step at which a type still has mass on its grid."""
+    if T < 1:
+        return [0.0]
+    last = T if last is None else min(max(last, 1), T)
+    return [step / T for step in sorted({max(1, round(last * f)) for f in (1 / 3, 2 / 3, 1.0)})]
+
+
+def _last_on_grid(flows, on: np.ndarray) -> int:
+    """The last step at which one of ``flows`` (mu[t, s]) keeps ``ON_GRID`` of its mass on the
+    states with a cell (``on``), as a step of the shortest flow's time grid."""
+    T = min(mu.shape[0] for mu in flows) - 1
+    last = 0
+    for mu in flows:
+        kept = np.flatnonzero(mu[:, on].sum(axis=1) >= ON_GRID)
+        if kept.size:
+            last = max(last, round(kept[-1] / (mu.shape[0] - 1) * T) if mu.shape[0] > 1 else 0)
+    return last
+
+
+def _type_title(k: int, g: Geometry, n_states: int, early: bool) -> str:
+    """A type's block title: its name, its states and how they are drawn (``early``: its snapshots
+    end before the horizon, when its mass has left the grid)."""
+    name = f"population {k}" + (f": {g.name}" if g.name and g.name not in (str(k), f"population {k}") else "")
+    text = f"{name} ({n_states} states"
+    if g.kind == "grid":
+        shape, total = " x ".join(map(str, g.grid_shape)), int(np.prod(g.grid_shape))
+        cells = g.cell_of(n_states)
+        held = int((cells >= 0).sum())
+        text += (f" on a {shape} grid" if held == total else
+                 f": {held} of the {total} cells of a {shape} grid, hatched cells hold none")
+        off = np.flatnonzero(cells < 0)
+        if off.size:
+            text += "; off the grid: " + ", ".join(g.label(s) for s in off)
+        if early:
+            text += f"; snapshots while {ON_GRID:.0%} of its mass is on the grid"
+    elif g.kind == "line":
+        text += " on a ring" if g.periodic else " on a line"
+    return text + ")"
+
+
+def _flow_blocks(game, columns, pops, geo, continuous):
+    """One block per population (type), on its own geometry, learners and reference side by side:
+    grid snapshots at T/3, 2T/3, T for a 2D (or 3D) grid, with the cells holding no state hatched
+    and the states with no cell as labelled bars beside the grid; a (state, time) map otherwise.
+    Populations with the same state space share one colour scale (one per game when they all
+    do); a type with its own state space has its own. Each block has its colourbar."""
     n_pop = len(geo)
-    panel_rows = []   # (population, time step or None for a full heatmap)
+    n_states = [pops[columns[0]][k].shape[-1] for k in range(n_pop)]
+    T = min(pops[c][k].shape[0] for c in columns for k in range(n_pop)) - 1
+    # per type: the snapshot times, and the values drawn with its colour scale (its grid cells at
+    # the snapshots, or its whole flow)
+    fracs, drawn = [], []
     for k in range(n_pop):
-        if geo[k].grid_shape is not None and len(geo[k].grid_shape) >= 2:
-            T = min(pops[c][k].shape[0] for c in columns) - 1
-            # mu_0 is given, the same in every column: the snapshots start after it
-            steps = sorted({max(1, round(T * f)) for f in (1 / 3, 2 / 3, 1.0)}) if T >= 1 else [0]
-            panel_rows += [(k, step / T if T else 0.0) for step in steps]
+        if geo[k].kind == "grid":
+            on = geo[k].cell_of(n_states[k]) >= 0
+            # the reference's times when there is one: snapshots that do not depend on which learners ran
+            timed = [pops["reference"][k]] if "reference" in pops else [pops[c][k] for c in columns]
+            last = _last_on_grid(timed, on) if not on.all() else T
+            fracs.append(_snapshots(T, last))
+            drawn.append({c: max(float(np.max(pops[c][k][_step(f, pops[c][k])][on])) for f in fracs[k])
+                          for c in columns})
         else:
-            panel_rows.append((k, None))
-    vmax = max(float(np.max(pops[c][k] if frac is None else pops[c][k][_step(frac, pops[c][k])]))
-               for c in columns for k, frac in panel_rows)
-    norm = PowerNorm(0.5, vmin=0.0, vmax=max(vmax, 1e-12))
-    snapshots = all(r[1] is not None for r in panel_rows)
-    height = (2.0 if snapshots else 2.3) * len(panel_rows) + 0.6
-    width = (2.2 if snapshots else 2.8) * len(columns) + 1.2
-    fig, axes = _subplots(len(panel_rows), len(columns), figsize=(width, height))
-    image = None
-    time_unit = "t / T" if continuous else "time t"
-    for i, (k, frac) in enumerate(panel_rows):
-        pop_name = _population_name(geo[k], k, n_pop)
-        for j, name in enumerate(columns):
-            ax, mu = axes[i, j], pops[name][k]
-            n_times, n_states = mu.shape
-            if frac is None:
-                # the learner's and the reference's times may be different grids on [0, T]: draw on t / T
-                extent = (-0.5, n_states - 0.5, 0.0, 1.0) if continuous else (-0.5, n_states - 0.5, -0.5, n_times - 0.5)
-                image = ax.imshow(mu, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest",
-                                  norm=norm, extent=extent)
-                ax.set_xlabel("cell" if continuous else "state", fontsize=7)
-                _state_ticks(ax, geo[k], n_states)
-                if not continuous:
-                    ax.yaxis.set_major_locator(MaxNLocator(6, integer=True))
-                if j == 0:
-                    ax.set_ylabel((pop_name + "\n" if pop_name else "") + time_unit, fontsize=7)
-            else:
-                step = _step(frac, mu)
-                shape = geo[k].grid_shape
-                image = ax.imshow(_as_image(mu[step], shape), origin="lower", cmap="viridis", interpolation="nearest",
-                                  norm=norm)
-                _grid_ticks(ax, shape)
-                if j == 0:
-                    when = f"t / T = {frac:g}" if continuous else f"t = {step}"
-                    ax.set_ylabel((pop_name + ", " if pop_name else "") + when + "\nrow", fontsize=7)
-                if i + 1 == len(panel_rows) or panel_rows[i + 1][0] != k:   # the population's last row
-                    ax.set_xlabel("column" if len(shape) == 2 else
-                                  f"layers 0-{_tiling(shape)[0] - 1}, left to right, bottom to top", fontsize=7)
-            ax.tick_params(labelsize=6)
-            if i == 0:
-                _column_title(ax, name)
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=min(0.9, 4.0 / height),
-                 label=("density" if continuous else "mass per state") + " (square-root scale)")
+            fracs.append(None)
+            drawn.append({c: float(np.max(pops[c][k])) for c in columns})
+    space = [(n_states[k], geo[k].grid_shape, geo[k].cells) for k in range(n_pop)]
+    norms = [_norm([drawn[j] for j in range(n_pop) if space[j] == space[k]]) for k in range(n_pop)]
+    off = [np.flatnonzero(geo[k].cell_of(n_states[k]) < 0) if geo[k].kind == "grid" else np.array([], int)
+           for k in range(n_pop)]
+    n_cols = [len(columns) + (1 if off[k].size else 0) for k in range(n_pop)]
+    width = min(18.0, max(7.0, 2.3 * max(n_cols) + 1.6))
+    heights = []
+    for k in range(n_pop):
+        title = 0.3 if n_pop > 1 else 0.0
+        if geo[k].kind == "grid":
+            image_rows, image_cols = _as_image(np.zeros(int(np.prod(geo[k].grid_shape))), geo[k].grid_shape).shape
+            panel = (width - 1.6) / n_cols[k] * image_rows / image_cols
+            heights.append(title + len(fracs[k]) * (min(panel, 2.0) + 0.55))
+        elif geo[k].kind == "labelled":
+            heights.append(title + max(1.6, 0.25 * n_states[k] + 1.1))
+        else:
+            heights.append(title + 2.4)
+    fig = Figure(figsize=(width, sum(heights) + 0.5), layout="constrained")
+    blocks = fig.subfigures(n_pop, 1, height_ratios=heights, squeeze=False).ravel()
+    for k, block in enumerate(blocks):
+        if geo[k].kind == "grid":
+            _grid_block(block, k, geo[k], columns, pops, norms[k], fracs[k], off[k], continuous)
+        else:
+            _map_block(block, k, geo[k], columns, pops, norms[k], continuous)
+        if n_pop > 1:
+            early = fracs[k] is not None and fracs[k][-1] < 1.0
+            block.suptitle(_type_title(k, geo[k], n_states[k], early), fontsize=9, fontweight="bold", x=0.01,
+                           ha="left")
     fig.suptitle(f"{game}: flows of the final policies (first seed) against the reference", fontsize=10)
     return fig
+
+
+CLIP = 2.0
+"""A flow's colour scale ends at this multiple of the reference's largest drawn mass: a learner
+piling more mass on a state does not darken every other panel; it is drawn in the top colour, and
+the colourbar's arrow says that the scale is clipped."""
+
+
+def _norm(tops) -> PowerNorm:
+    """The square-root colour scale of the populations whose drawn maxima per column are ``tops``
+    (dicts column -> max): from 0 to the largest, or to ``CLIP`` times the reference's largest."""
+    top = max(max(t.values()) for t in tops)
+    if all("reference" in t for t in tops):
+        top = min(top, CLIP * max(t["reference"] for t in tops))
+    return PowerNorm(0.5, vmin=0.0, vmax=max(top, 1e-12))
+
+
+def _colourbar(block, image, axes, continuous, height):
+    clipped = any(float(np.nanmax(ax.get_images()[0].get_array())) > image.norm.vmax * (1 + 1e-12) for ax in axes)
+    block.colorbar(image, ax=list(axes), shrink=min(0.95, max(0.5, 2.5 / max(height, 1e-9))), aspect=25,
+                   extend="max" if clipped else "neither",
+                   label=("density" if continuous else "mass per state") + " (square-root scale)"
+                   + (f"\nclipped at {CLIP:g} x the reference's top" if clipped else ""))
+
+
+def _grid_block(block, k, g, columns, pops, norm, fracs, off, continuous):
+    """Grid snapshots of population k (rows: times; columns: learners, reference, then the states
+    with no cell as bars)."""
+    n_states = pops[columns[0]][k].shape[-1]
+    axes = block.subplots(len(fracs), len(columns) + (1 if off.size else 0), squeeze=False,
+                          width_ratios=[1.0] * len(columns) + ([0.6] if off.size else []))
+    shape, blank = g.grid_shape, _blank_cells(g, n_states)
+    off_top = max((float(np.max(pops[c][k][:, off])) for c in columns), default=0.0) if off.size else 0.0
+    image = None
+    for i, frac in enumerate(fracs):
+        for j, name in enumerate(columns):
+            ax, mu = axes[i, j], pops[name][k]
+            step = _step(frac, mu)
+            image = ax.imshow(_cell_image(mu[step], g), origin="lower", cmap="viridis", interpolation="nearest",
+                              norm=norm)
+            if blank:   # cells that hold no state: hatched, not a density of 0
+                ax.add_collection(PatchCollection([Rectangle((c - 0.5, r - 0.5), 1, 1) for r, c in blank],
+                                                  facecolor="0.93", edgecolor="0.6", hatch="////", linewidth=0,
+                                                  label="no state"), autolim=False)
+            _grid_ticks(ax, shape)
+            ax.tick_params(labelsize=6)
+            if j == 0:
+                when = f"t / T = {frac:g}" if continuous else f"t = {step}"
+                ax.set_ylabel(when + "\nrow", fontsize=7)
+            if i == len(fracs) - 1:
+                ax.set_xlabel("column" if len(shape) == 2 else
+                              f"layers 0-{_tiling(shape)[0] - 1}, left to right, bottom to top", fontsize=7)
+            if i == 0:
+                _column_title(ax, name)
+        if off.size:
+            _off_grid_bars(axes[i, -1], g, columns, pops, k, frac, off, off_top)
+            if i == 0:
+                axes[i, -1].set_title("off the grid", fontsize=8)
+    _colourbar(block, image, axes[:, :len(columns)].ravel(), continuous, len(fracs) * 1.2)
+
+
+def _off_grid_bars(ax, g, columns, pops, k, frac, off, top):
+    """The mass of each state with no cell (``caught``, ``arrived``) at the snapshot ``frac``: one
+    bar per learner and the reference, in their colours, named by the state's label."""
+    width = 0.8 / len(columns)
+    for j, name in enumerate(columns):
+        mu = pops[name][k]
+        ax.bar(np.arange(off.size) + (j - (len(columns) - 1) / 2) * width, mu[_step(frac, mu), off], width,
+               color=_colour(name), label=name)
+    ax.set_xticks(range(off.size))
+    ax.set_xticklabels([g.label(s) for s in off], fontsize=7)
+    ax.set_xlim(-0.5, off.size - 0.5)
+    ax.set_ylim(0, max(top, 1e-12) * 1.08)
+    ax.set_ylabel("mass", fontsize=7)
+    ax.tick_params(labelsize=6)
+
+
+def _map_block(block, k, g, columns, pops, norm, continuous):
+    """(state, time) maps of population k, one per column: named states as rows against time
+    (``labelled``), else states along x and time up."""
+    axes = block.subplots(1, len(columns), squeeze=False)[0]
+    time_unit = "t / T" if continuous else "time t"
+    image = None
+    for j, name in enumerate(columns):
+        ax, mu = axes[j], pops[name][k]
+        ax.tick_params(labelsize=6)   # before the state ticks, which may set their own size
+        n_times, n_states = mu.shape
+        # the learner's and the reference's times may be different grids on [0, T]: draw on t / T
+        span = (0.0, 1.0) if continuous else (-0.5, n_times - 0.5)
+        if g.kind == "labelled":
+            image = ax.imshow(mu.T, aspect="auto", origin="upper", cmap="viridis", interpolation="nearest",
+                              norm=norm, extent=(*span, n_states - 0.5, -0.5))
+            _state_ticks(ax, g, n_states, axis="y")
+            if j:
+                ax.set_yticklabels([])
+            ax.set_xlabel(time_unit, fontsize=7)
+            if not continuous:
+                ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+        else:
+            image = ax.imshow(mu, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest", norm=norm,
+                              extent=(-0.5, n_states - 0.5, *span))
+            ax.set_xlabel("cell" if continuous else "state", fontsize=7)
+            _state_ticks(ax, g, n_states)
+            if not continuous:
+                ax.yaxis.set_major_locator(MaxNLocator(6, integer=True))
+            if j == 0:
+                ax.set_ylabel(time_unit, fontsize=7)
+        _column_title(ax, name)
+    _colourbar(block, image, axes, continuous, 2.0)
 
 
 def _step(frac: float, mu: np.ndarray) -> int:
@@ -390,7 +609,7 @@ def _stationary_figure(game, columns, pops, geo):
     """A stationary game's distribution per population: mass against state (line or no layout),
     or the grid (2D layout) with one shared colour scale."""
     n_pop = len(geo)
-    on_grid = [g.grid_shape is not None and len(g.grid_shape) >= 2 for g in geo]
+    on_grid = [g.kind == "grid" and g.cells is None for g in geo]   # (a type with off-grid states: as states)
     if any(on_grid):
         vmax = max(float(np.max(pops[c][k])) for c in columns for k in range(n_pop))
         norm = PowerNorm(0.5, vmin=0.0, vmax=max(vmax, 1e-12))
@@ -417,7 +636,7 @@ def _stationary_figure(game, columns, pops, geo):
         ax = axes[k, 0]
         n_states = pops[columns[0]][k].shape[-1]
         states = np.arange(n_states)
-        ordered = geo[k].grid_shape is not None   # states on a line: draw lines; unordered states: points
+        ordered = geo[k].kind == "line"   # states on a line: draw lines; unordered states: points
         for name in columns:
             ref = name == "reference"
             style = (dict(ls="--", lw=2.2) if ordered else dict(ls="none", marker="_", ms=14, mew=2)) if ref else \
