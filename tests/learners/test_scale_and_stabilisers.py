@@ -190,7 +190,7 @@ def test_qmi_exploration_counts_only_the_behaviours_path():
     u = np.random.default_rng(2).random((60_000, 1 + 2 * T))
     counts = np.zeros((T + 1, S))
     qmi_finite_kernel(np.zeros((T, S, A)), np.zeros((T, S, A)), np.full((T + 1, S), 0.1), counts, R, succ, prob, g,
-                      game.populations[0].mu0, behaviour, False, 1.0, 0.2, 0.1, True, True, 1e-3, u)
+                      game.populations[0].mu0, behaviour, False, 1.0, 0.2, 0.1, True, True, 1e-3, u, True)
     F = counts / counts.sum(axis=1, keepdims=True)
     assert np.abs(F - exact).max() < 0.02
     assert counts[T].sum() < 0.3 * counts[0].sum()    # 0.8^9 of the episodes stay on the path
@@ -210,7 +210,7 @@ def test_qmi_backward_replay_learns_a_long_horizon_faster():
     for backward in (False, True):
         Q, visits = np.zeros((T, S, A)), np.zeros((T, S, A))
         qmi_finite_kernel(Q, visits, np.full((T + 1, S), 1 / S), np.zeros((T + 1, S)), R, succ, prob, g,
-                          game.populations[0].mu0, behaviour, False, 1.0, 0.0, 0.1, True, backward, 1e-3, u)
+                          game.populations[0].mu0, behaviour, False, 1.0, 0.0, 0.1, True, backward, 1e-3, u, False)
         seen = visits[0] > 0
         errors[backward] = np.abs(Q[0] - Qstar[0])[seen].mean()
     assert errors[True] < 0.5 * errors[False]
