@@ -51,7 +51,7 @@ def test_tune_merges_entries(tmp_path):
 def test_bad_tuning_input_is_one_line_and_exit_2(tmp_path, capsys):
     for argv, message in [(["tune", "nope", "--games", "rps-v0"], "unknown learner"),
                           (["tune", "qmi"], "give --games or --family"),
-                          (["tune", "nash-q", "--games", "lq-continuous-v0"], "does not play"),
+                          (["tune", "ddpg", "--games", "crowd-1d-v0"], "does not play"),
                           (["tune", "qmi", "--games", "rps-v0", "--space", '{"speed": [1, 2]}'], "not a config field")]:
         assert main(argv + ["--out", str(tmp_path / "x.toml")]) == 2
         err = capsys.readouterr().err
@@ -105,3 +105,24 @@ def test_retuned_keeps_explicit_configs(tmp_path):
     out = retuned(suite, path)
     assert out.trials[0].config == {"alpha": 0.2} and out.trials[0].tag == "tuned"
     assert out.trials[1] == suite.trials[1]
+
+
+def test_tune_plays_a_continuous_game_on_the_suites_grid(tmp_path):
+    # a continuous game is tuned on its discretization on DEFAULT_BRIDGE, the grid the standard
+    # suite's tabular trials play, and the entry says so; the suite's tuned trial then reads it
+    pytest.importorskip("optuna")
+    from mfgbench.bench.suite import DEFAULT_BRIDGE, grid, tuned
+    out = tmp_path / "t.toml"
+    assert main(["tune", "mirror-descent", "--games", "crowd-continuous-v0", "--space", '{"learning_rate": [0.07]}',
+                 "--trials", "1", "--budget", "2", "--seeds", "0", "--out", str(out), "--quiet"]) == 0
+    (entry,) = load_tuned(out)
+    assert entry["discretize"] == {"crowd-continuous-v0": DEFAULT_BRIDGE}
+    import mfgbench as mb
+    from reference_solvers.pde.discretize import discretize
+    game = discretize(mb.make("crowd-continuous-v0"), **DEFAULT_BRIDGE)
+    res = mb.run_trial(game, "mirror-descent", iterations=2, seed=0, config=make_config("mirror-descent",
+                                                                                       learning_rate=0.07),
+                       reference=False, checkpoints=[2])
+    assert entry["best_value"] == pytest.approx(res.final["exploitability"], rel=1e-12)
+    (trial,) = tuned(grid(["crowd-continuous-v0"], ["mirror-descent"], [0], 2), out)
+    assert trial.discretize == DEFAULT_BRIDGE and trial.config == {"learning_rate": 0.07}
