@@ -79,8 +79,8 @@ paper's absolute temperature 1e-5 and alpha = beta = 1e-3):
 
 Defaults: averaging on, ``temperature = 1`` annealed with exponent 1/2, exploration 2 steps
 per episode, harmonic steps floored at 0.1, backward replay, bootstrap over tried actions,
-1e5 samples per population and
-outer iteration (about a CPU second for 100 iterations on the standard suite's games).
+1e5 samples per population and outer iteration with up to two populations, 2e5 in all with
+more (about one to two CPU seconds for 100 iterations on the standard suite's games).
 
 The learner's ``policy`` is ``Gamma(Q)`` (``policy_output="softmax"``, the policy QMI
 plays), the greedy policy of Q, or the average above.
@@ -110,6 +110,10 @@ REBASE = 40.0
 row's shift is reset when the largest exponent leaves [-REBASE, REBASE]."""
 
 
+SAMPLES_PER_ITERATION = 100_000
+"""Transitions per population and outer iteration by default (the paper's 1e5), up to two populations."""
+
+
 @dataclass
 class QMIConfig:
     variant: str = "off-policy"
@@ -129,8 +133,11 @@ class QMIConfig:
     beta: float = 1e-3
     """Step size of the running mean-field estimate, M <- (1 - beta) M + beta e_{s'} (paper:
     1e-3); the rewards use it with mean_field="freeze"."""
-    samples_per_iteration: int = 100_000
-    """Transitions each population's agent samples per outer iteration (paper: 1e5)."""
+    samples_per_iteration: int | None = None
+    """Transitions each population's agent samples per outer iteration (paper: 1e5). None:
+    ``SAMPLES_PER_ITERATION`` (1e5) with one or two populations, ``2 SAMPLES_PER_ITERATION / K``
+    with K > 2: an outer iteration samples at most 2e5 transitions in all, so the cost of a
+    trial does not grow with the number of populations."""
     temperature: float = 1.0
     """Temperature of Gamma(Q) = softmax(Q / tau) at the first outer iteration, in units of
     the reward scale (tau = temperature * reward_scale)."""
@@ -194,7 +201,7 @@ class QMIConfig:
             raise ValueError(f"qmi: average_weighting must lie in [0, 4], got {self.average_weighting}")
         if not 0.0 <= self.exploration < np.inf:
             raise ValueError(f"qmi: exploration must be a non-negative number, got {self.exploration}")
-        if self.samples_per_iteration < 1:
+        if self.samples_per_iteration is not None and self.samples_per_iteration < 1:
             raise ValueError(f"qmi: samples_per_iteration must be >= 1, got {self.samples_per_iteration}")
         if not np.isfinite(self.q_init):
             raise ValueError(f"qmi: q_init must be finite, got {self.q_init}")
@@ -528,6 +535,9 @@ class QMI(Learner):
             self.epsilon = min(cfg.exploration / T, 0.5)
             """Probability that a step's action is exploratory (uniform)."""
         self._K = game.n_populations
+        self.samples_per_iteration = (cfg.samples_per_iteration if cfg.samples_per_iteration is not None
+                                      else SAMPLES_PER_ITERATION * 2 // max(2, self._K))
+        """Transitions per population and outer iteration (the config's, or the default for K populations)."""
         self._Q = [np.full(shape, float(cfg.q_init) * self.reward_scale) for shape in shapes]
         self._visits = [np.zeros(shape) for shape in shapes]
         # fictitious-play sums over the finished outer iterations j: the empirical flows F_j of
@@ -598,7 +608,7 @@ class QMI(Learner):
         Mbar, L = self._frozen_mean_field(behaviour)
         harmonic = cfg.alpha_schedule == "harmonic"
         counts = [np.zeros_like(m) for m in self._M]
-        n = cfg.samples_per_iteration
+        n = self.samples_per_iteration
         if self.stationary:
             for k in range(self._K):
                 R, succ, prob = self._stationary_tables(k, Mbar, L)
