@@ -48,6 +48,23 @@ def test_tune_merges_entries(tmp_path):
     assert sorted(e["games"][0] for e in load_tuned(out)) == ["left-right-v0", "rps-v0"]
 
 
+def test_a_family_entry_replaces_the_family_entry_whatever_games_it_held(tmp_path):
+    # a game registered since the family was tuned changes the family's game list, not its entry
+    from mfgbench.bench.tune import write_tuned
+    out = tmp_path / "t.toml"
+    old = {"learner": "qmi", "games": ["a-v0", "b-v0"], "config": {"alpha": 0.1}, "family": "finite"}
+    mine = {"learner": "qmi", "games": ["a-v0"], "config": {"alpha": 0.2}}
+    other = {"learner": "nash-q", "games": ["a-v0", "b-v0"], "config": {"epsilon": 0.1}, "family": "finite"}
+    for e in (old, mine, other):
+        write_tuned(out, e)
+    new = {"learner": "qmi", "games": ["a-v0", "b-v0", "c-v0"], "config": {"alpha": 0.3}, "family": "finite"}
+    write_tuned(out, new)
+    entries = load_tuned(out)
+    assert len(entries) == 3 and all(e in entries for e in (mine, other, new))
+    assert tuned_config("qmi", "c-v0", "finite", out) == {"alpha": 0.3}
+    assert tuned_config("qmi", "a-v0", "finite", out) == {"alpha": 0.2}
+
+
 def test_bad_tuning_input_is_one_line_and_exit_2(tmp_path, capsys):
     for argv, message in [(["tune", "nope", "--games", "rps-v0"], "unknown learner"),
                           (["tune", "qmi"], "give --games or --family"),

@@ -262,13 +262,20 @@ HEADER = ("Tuned learner configs written by `python -m mfgbench tune` (mfgbench.
 
 def write_tuned(path, entry: dict, merge: bool = True) -> list:
     """Write ``entry`` to the tuned file ``path`` (atomically). With ``merge`` the file's other
-    entries are kept, and one for the same learner and games is replaced."""
+    entries are kept, and the one it supersedes is replaced: for a family entry, the learner's
+    entry of that family (whatever games the family held then); else the learner's entry for the
+    same games."""
     from mfgbench.bench.store import write_text_atomic
     from mfgbench.learners.tuned import load_tuned
+
+    def same(e):
+        if e["learner"] != entry["learner"] or e.get("family") != entry.get("family"):
+            return False
+        return entry.get("family") is not None or list(e["games"]) == list(entry["games"])
+
     path = Path(path)
     entries = load_tuned(path) if merge and path.exists() else []
-    entries = [e for e in entries if not (e["learner"] == entry["learner"] and list(e["games"]) == entry["games"]
-                                          and e.get("family") == entry.get("family"))]
+    entries = [e for e in entries if not same(e)]
     entries.append(entry)
     entries.sort(key=lambda e: (e["learner"], e.get("family", ""), ",".join(e["games"])))
     path.parent.mkdir(parents=True, exist_ok=True)
