@@ -31,7 +31,8 @@ import mfgbench as mb  # noqa: E402
 from mfgbench.core import best_response_along, model_along_flow  # noqa: E402
 from mfgbench.core.policy import greedy_policy  # noqa: E402
 from mfgbench.games import spec  # noqa: E402
-from mfgbench.learners import make_config, make_learner  # noqa: E402
+from mfgbench.bench.tune import tuning_game  # noqa: E402
+from mfgbench.learners import learner_class, make_config, make_learner  # noqa: E402
 from mfgbench.learners.fictitious_play import softmax  # noqa: E402
 from mfgbench.learners.scale import resolve_scale  # noqa: E402
 from mfgbench.learners.tuned import tuned_config  # noqa: E402
@@ -90,39 +91,61 @@ def qmi_exact(game, cfg, iterations):
 
 
 def nash_q_exact(game, cfg, iterations):
-    """Mean-field Nash-Q with infinitely many agents (finite-horizon games, explorers excluded)."""
+    """Mean-field Nash-Q with infinitely many agents (finite-horizon games, explorers excluded).
+
+    As in the sampled learner, an episode's agents move forward in time by the transitions at the
+    mean field the rewards use: with mean_field="average", the running average of the episodes'
+    flows at t, this episode's included (so in a game whose transitions depend on the mean field
+    the flows averaged are the behaviours' flows under the *average's* dynamics); with
+    "empirical", this episode's own flow.
+    """
+    from mfgbench.games.base import MeanField
     scale = resolve_scale(game, cfg.reward_scale)
     T, K = game.horizon, game.n_populations
-    Q = [np.zeros((T, p.n_states, p.n_actions)) for p in game.populations]
-    flow_sum = policy_sum = measure_sum = None
+    pops = game.populations
+    episodes = learner_class("nash-q")(game, cfg).episodes_per_iteration
+    Q = [np.zeros((T, p.n_states, p.n_actions)) for p in pops]
+    flow_sum = [np.zeros((T + 1, p.n_states)) for p in pops]
+    measure_sum = [np.zeros((T, p.n_states, p.n_actions)) for p in pops]
+    policy_sum = [np.zeros((T, p.n_states, p.n_actions)) for p in pops]
     n = 0
     for j in range(iterations):
         tau = cfg.temperature * scale * (1.0 + j) ** -cfg.temperature_decay
-        for _ in range(cfg.episodes_per_iteration):
+        for _ in range(episodes):
             n += 1
             behaviour = tuple(greedy_policy(q) if cfg.behaviour == "greedy" else softmax(q, tau) for q in Q)
-            own = mb.core.induced_model(game, behaviour)
-            flows = own.flow
-            L = [f[:-1, :, None] * b for f, b in zip(flows, behaviour)]
-            if flow_sum is None:
-                flow_sum, measure_sum = [f.copy() for f in flows], [m.copy() for m in L]
-                policy_sum = [m.copy() for m in L]
-            else:
+            mu = [p.mu0.copy() for p in pops]
+            R, P = [[None] * T for _ in range(K)], [[None] * T for _ in range(K)]
+            for t in range(T):
+                L = [m[:, None] * b[t] for m, b in zip(mu, behaviour)]
                 for k in range(K):
-                    flow_sum[k] += flows[k]
-                    measure_sum[k] += L[k]
-                    policy_sum[k] += L[k]
-            if cfg.mean_field == "average":
-                model = model_along_flow(game, tuple(f / n for f in flow_sum), tuple(m / n for m in measure_sum))
-            else:
-                model = own
+                    flow_sum[k][t] += mu[k]
+                    measure_sum[k][t] += L[k]
+                    policy_sum[k][t] += L[k]
+                if cfg.mean_field == "average":
+                    mf = MeanField(t, tuple(f[t] / n for f in flow_sum), tuple(m[t] / n for m in measure_sum))
+                else:
+                    mf = MeanField(t, tuple(mu), tuple(L))
+                nxt = []
+                for k in range(K):
+                    R[k][t] = np.asarray(game.rewards(k, t, mf), dtype=np.float64)
+                    succ, prob = game.transitions(k, t, mf)
+                    P[k][t] = (np.asarray(succ), np.asarray(prob))
+                    m2 = np.zeros(pops[k].n_states)
+                    np.add.at(m2, P[k][t][0], L[k][:, :, None] * P[k][t][1])
+                    nxt.append(m2)
+                mu = nxt
+            for k in range(K):
+                flow_sum[k][T] += mu[k]
+            mf_T = MeanField(T, tuple(f[T] / n for f in flow_sum) if cfg.mean_field == "average" else tuple(mu),
+                             (None,) * K)
             step = max(n ** -cfg.alpha_power, cfg.alpha_floor)
             for k in range(K):
-                R, g = model.rewards[k], model.terminal[k]
+                g = np.asarray(game.terminal(k, mf_T), dtype=np.float64)
                 for t in range(T - 1, -1, -1):
-                    succ, prob = model.transition_at(k, t)
+                    succ, prob = P[k][t]
                     V = Q[k][t + 1].max(axis=-1) if t + 1 < T else g
-                    Q[k][t] += step * (R[t] + (prob * V[succ]).sum(axis=-1) - Q[k][t])
+                    Q[k][t] += step * (R[k][t] + (prob * V[succ]).sum(axis=-1) - Q[k][t])
     tau = cfg.temperature * scale * (1.0 + iterations) ** -cfg.temperature_decay
     behaviour = tuple(greedy_policy(q) if cfg.behaviour == "greedy" else softmax(q, tau) for q in Q)
     if cfg.policy_output == "greedy":
@@ -163,14 +186,15 @@ def main(argv=None):
           f"load {os.getloadavg()[0]:.1f}; {args.iterations} iterations, tuned configs")
     for pair in args.pairs.split(","):
         name, game_id = pair.split(":")
-        game = mb.make(game_id)
+        game = tuning_game(game_id)   # a continuous game: its discretization on the suites' grid
         uniform = mb.exploitability(game, mb.uniform_policy(game))
         if name == "mirror-descent":
             ratio, lr = mirror_descent_scan(game, args.iterations)
             print(f"{name:15s} {game_id:24s} uniform {uniform:.3e}; exact already: best ratio over 41 relative steps "
                   f"in [0.005, 0.5]: {ratio:.2f} (at {lr:.3g})", flush=True)
             continue
-        cfg = make_config(name, **(tuned_config(name, game_id, spec(game_id).kind) or {}))
+        kind = "finite" if spec(game_id).kind == "continuous" else spec(game_id).kind
+        cfg = make_config(name, **(tuned_config(name, game_id, kind) or {}))
         exact = (qmi_exact if name == "qmi" else nash_q_exact)(game, cfg, args.iterations)
         e_exact = mb.exploitability(game, exact)
         e_sampled = sampled(game, name, cfg, args.iterations)
