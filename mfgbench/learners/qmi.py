@@ -511,12 +511,14 @@ class QMI(Learner):
     model_free = True
     kinds = ("finite", "stationary")
     PRESETS = {"paper": {"variant": "off-policy", "alpha": 1e-3, "alpha_schedule": "constant", "replay": "forward",
-                         "beta": 1e-3, "samples_per_iteration": 100_000, "temperature": 1e-5,
+                         "beta": 1e-3, "samples_per_iteration": None, "temperature": 1e-5,
                          "temperature_decay": 0.0, "exploration": 0.0, "mean_field": "freeze",
                          "policy_output": "softmax", "average_weighting": 0.0, "q_init": 0.0, "reward_scale": 1.0,
                          "bootstrap": "all"}}
     """Zhang, Chen & Di's ring-road settings (alpha = beta = 1e-3, 1e5 samples per outer
-    iteration, softmax temperature 1e-5 in reward units, frozen mean field), no stabiliser."""
+    iteration, softmax temperature 1e-5 in reward units, frozen mean field), no stabiliser. The
+    paper has one agent: its 1e5 samples are the default's per population (``SAMPLES_PER_ITERATION``,
+    2e5 in all with more than two populations)."""
 
     def __init__(self, game, config=None, rng=None):
         super().__init__(game, config, rng)
