@@ -1,23 +1,29 @@
 """Where a learner misses its target: the algorithm, or the implementation? (issue 16)
 
 For a model-free learner the same update is run on exact expectations instead of samples,
-with the same hyperparameters (the shipped tuned config of the game), for the same number of
-iterations, and its final exploitability is printed beside the sampled learner's (mean over
-seeds 0, 1, 2):
+with the same hyperparameters (the shipped tuned config of the game, or the default or paper
+config when the pair says so), for the same number of iterations, and its final
+exploitability is printed beside the sampled learner's (mean over seeds 0, 1, 2):
 
 - QMI: each outer iteration's Q is the limit of its Q-learning against the frozen mean field,
   i.e. the exact optimal Q of that MDP (infinitely many samples), and the flow estimate of
   the behaviour softmax(Q / tau_k) is its exact flow (under the frozen mean field's
   transitions); averaging, annealing and read-out as configured (exploration, alpha, replay
-  and the step schedule only matter with samples);
-- Nash-Q: infinitely many agents: the histograms are the behaviour's exact flow, and the
-  mini-batch target of every (t, s, a) is its expectation; same steps max(n^-p, floor),
-  backward order, annealing, averaging and read-out;
+  and the step schedule only matter with samples). With a small step floor (alpha) the
+  sampled Q also carries values over from earlier outer iterations, which this limit does not:
+  the sampled learner can then end below its exact twin;
+- Nash-Q: infinitely many agents: the histograms are the behaviour's exact flow (under the
+  transitions at the rewards' mean field, as the agents move), and the mini-batch target of
+  every (t, s, a) is its expectation; same steps max(n^-p, floor), backward order, annealing,
+  averaging and read-out;
 - mirror descent is exact already: the best ratio over a dense scan of constant relative
   steps shows whether any step reaches the target.
 
-Run: ``python benchmarks/exact_expectations.py [--pairs qmi:building-evacuation-v0,...]``
-(about a CPU minute per pair).
+A scan runs the sampled learner with one config field at several values (e.g. Nash-Q's episodes
+per iteration): what a larger sample budget than the standard suite's buys, at what CPU cost.
+
+Run: ``python benchmarks/exact_expectations.py [--pairs qmi:building-evacuation-v0,nash-q:sir-types-v0:default,...]
+[--scans nash-q:segregation-2pop-v0:tuned:episodes_per_iteration:1/2/5]`` (a few CPU minutes in all).
 """
 import argparse
 import os
@@ -31,12 +37,16 @@ import mfgbench as mb  # noqa: E402
 from mfgbench.core import best_response_along, model_along_flow  # noqa: E402
 from mfgbench.core.policy import greedy_policy  # noqa: E402
 from mfgbench.games import spec  # noqa: E402
-from mfgbench.learners import make_config, make_learner  # noqa: E402
+from mfgbench.bench.tune import tuning_game  # noqa: E402
+from mfgbench.learners import learner_class, make_config, make_learner  # noqa: E402
 from mfgbench.learners.fictitious_play import softmax  # noqa: E402
 from mfgbench.learners.scale import resolve_scale  # noqa: E402
 from mfgbench.learners.tuned import tuned_config  # noqa: E402
 
-DEFAULT_PAIRS = "mirror-descent:rps-v0,qmi:building-evacuation-v0,nash-q:building-evacuation-v0,qmi:crowd-1d-v0,nash-q:crowd-1d-v0"
+DEFAULT_PAIRS = ("mirror-descent:rps-v0,qmi:building-evacuation-v0,nash-q:building-evacuation-v0,qmi:crowd-1d-v0,"
+                 "nash-q:crowd-1d-v0,qmi:sir-types-v0,qmi:sir-types-v0:default,nash-q:sir-types-v0,"
+                 "nash-q:sir-types-v0:default,qmi:segregation-2pop-v0,nash-q:segregation-2pop-v0")
+DEFAULT_SCANS = "nash-q:segregation-2pop-v0:tuned:episodes_per_iteration:1/2/5"
 
 
 def _average(num, den, fallback):
@@ -90,39 +100,61 @@ def qmi_exact(game, cfg, iterations):
 
 
 def nash_q_exact(game, cfg, iterations):
-    """Mean-field Nash-Q with infinitely many agents (finite-horizon games, explorers excluded)."""
+    """Mean-field Nash-Q with infinitely many agents (finite-horizon games, explorers excluded).
+
+    As in the sampled learner, an episode's agents move forward in time by the transitions at the
+    mean field the rewards use: with mean_field="average", the running average of the episodes'
+    flows at t, this episode's included (so in a game whose transitions depend on the mean field
+    the flows averaged are the behaviours' flows under the *average's* dynamics); with
+    "empirical", this episode's own flow.
+    """
+    from mfgbench.games.base import MeanField
     scale = resolve_scale(game, cfg.reward_scale)
     T, K = game.horizon, game.n_populations
-    Q = [np.zeros((T, p.n_states, p.n_actions)) for p in game.populations]
-    flow_sum = policy_sum = measure_sum = None
+    pops = game.populations
+    episodes = learner_class("nash-q")(game, cfg).episodes_per_iteration
+    Q = [np.zeros((T, p.n_states, p.n_actions)) for p in pops]
+    flow_sum = [np.zeros((T + 1, p.n_states)) for p in pops]
+    measure_sum = [np.zeros((T, p.n_states, p.n_actions)) for p in pops]
+    policy_sum = [np.zeros((T, p.n_states, p.n_actions)) for p in pops]
     n = 0
     for j in range(iterations):
         tau = cfg.temperature * scale * (1.0 + j) ** -cfg.temperature_decay
-        for _ in range(cfg.episodes_per_iteration):
+        for _ in range(episodes):
             n += 1
             behaviour = tuple(greedy_policy(q) if cfg.behaviour == "greedy" else softmax(q, tau) for q in Q)
-            own = mb.core.induced_model(game, behaviour)
-            flows = own.flow
-            L = [f[:-1, :, None] * b for f, b in zip(flows, behaviour)]
-            if flow_sum is None:
-                flow_sum, measure_sum = [f.copy() for f in flows], [m.copy() for m in L]
-                policy_sum = [m.copy() for m in L]
-            else:
+            mu = [p.mu0.copy() for p in pops]
+            R, P = [[None] * T for _ in range(K)], [[None] * T for _ in range(K)]
+            for t in range(T):
+                L = [m[:, None] * b[t] for m, b in zip(mu, behaviour)]
                 for k in range(K):
-                    flow_sum[k] += flows[k]
-                    measure_sum[k] += L[k]
-                    policy_sum[k] += L[k]
-            if cfg.mean_field == "average":
-                model = model_along_flow(game, tuple(f / n for f in flow_sum), tuple(m / n for m in measure_sum))
-            else:
-                model = own
+                    flow_sum[k][t] += mu[k]
+                    measure_sum[k][t] += L[k]
+                    policy_sum[k][t] += L[k]
+                if cfg.mean_field == "average":
+                    mf = MeanField(t, tuple(f[t] / n for f in flow_sum), tuple(m[t] / n for m in measure_sum))
+                else:
+                    mf = MeanField(t, tuple(mu), tuple(L))
+                nxt = []
+                for k in range(K):
+                    R[k][t] = np.asarray(game.rewards(k, t, mf), dtype=np.float64)
+                    succ, prob = game.transitions(k, t, mf)
+                    P[k][t] = (np.asarray(succ), np.asarray(prob))
+                    m2 = np.zeros(pops[k].n_states)
+                    np.add.at(m2, P[k][t][0], L[k][:, :, None] * P[k][t][1])
+                    nxt.append(m2)
+                mu = nxt
+            for k in range(K):
+                flow_sum[k][T] += mu[k]
+            mf_T = MeanField(T, tuple(f[T] / n for f in flow_sum) if cfg.mean_field == "average" else tuple(mu),
+                             (None,) * K)
             step = max(n ** -cfg.alpha_power, cfg.alpha_floor)
             for k in range(K):
-                R, g = model.rewards[k], model.terminal[k]
+                g = np.asarray(game.terminal(k, mf_T), dtype=np.float64)
                 for t in range(T - 1, -1, -1):
-                    succ, prob = model.transition_at(k, t)
+                    succ, prob = P[k][t]
                     V = Q[k][t + 1].max(axis=-1) if t + 1 < T else g
-                    Q[k][t] += step * (R[t] + (prob * V[succ]).sum(axis=-1) - Q[k][t])
+                    Q[k][t] += step * (R[k][t] + (prob * V[succ]).sum(axis=-1) - Q[k][t])
     tau = cfg.temperature * scale * (1.0 + iterations) ** -cfg.temperature_decay
     behaviour = tuple(greedy_policy(q) if cfg.behaviour == "greedy" else softmax(q, tau) for q in Q)
     if cfg.policy_output == "greedy":
@@ -154,29 +186,63 @@ def mirror_descent_scan(game, iterations):
     return best
 
 
+def budget_scan(game, name, cfg, field, values, iterations, seeds=(0, 1, 2)):
+    """(value, mean final exploitability over seeds, CPU s per trial) of the sampled learner with
+    ``field`` set to each value: what the sample budget buys."""
+    import dataclasses
+    rows = []
+    for value in values:
+        c0 = time.process_time()
+        e = sampled(game, name, dataclasses.replace(cfg, **{field: value}), iterations, seeds)
+        rows.append((value, e, (time.process_time() - c0) / len(seeds)))
+    return rows
+
+
+def config_of(name, game_id, label):
+    """The learner's ``label`` config on the game: "tuned" (the shipped file), "default" or "paper"."""
+    if label == "paper":
+        return make_config(name, preset="paper")
+    if label == "default":
+        return make_config(name)
+    kind = "finite" if spec(game_id).kind == "continuous" else spec(game_id).kind
+    return make_config(name, **(tuned_config(name, game_id, kind) or {}))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", default=DEFAULT_PAIRS, help="learner:game,... ")
+    ap.add_argument("--pairs", default=DEFAULT_PAIRS,
+                    help="learner:game[:config],... (config: tuned, the default, or default or paper)")
+    ap.add_argument("--scans", default=DEFAULT_SCANS, help="learner:game:config:field:v1/v2/...,...")
     ap.add_argument("--iterations", type=int, default=100)
     args = ap.parse_args(argv)
     print(f"# benchmarks/exact_expectations.py at {time.strftime('%H:%M UTC %Y-%m-%d', time.gmtime())}, "
-          f"load {os.getloadavg()[0]:.1f}; {args.iterations} iterations, tuned configs")
-    for pair in args.pairs.split(","):
-        name, game_id = pair.split(":")
-        game = mb.make(game_id)
+          f"load {os.getloadavg()[0]:.1f}; {args.iterations} iterations; sampled: mean over seeds 0, 1, 2")
+    for pair in [p for p in args.pairs.split(",") if p]:
+        name, game_id, label = (pair.split(":") + ["tuned"])[:3]
+        game = tuning_game(game_id)   # a continuous game: its discretization on the suites' grid
         uniform = mb.exploitability(game, mb.uniform_policy(game))
         if name == "mirror-descent":
             ratio, lr = mirror_descent_scan(game, args.iterations)
             print(f"{name:15s} {game_id:24s} uniform {uniform:.3e}; exact already: best ratio over 41 relative steps "
                   f"in [0.005, 0.5]: {ratio:.2f} (at {lr:.3g})", flush=True)
             continue
-        cfg = make_config(name, **(tuned_config(name, game_id, spec(game_id).kind) or {}))
+        cfg = config_of(name, game_id, label)
         exact = (qmi_exact if name == "qmi" else nash_q_exact)(game, cfg, args.iterations)
         e_exact = mb.exploitability(game, exact)
         e_sampled = sampled(game, name, cfg, args.iterations)
-        print(f"{name:15s} {game_id:24s} uniform {uniform:.3e}; sampled (3 seeds) {e_sampled:.3e} "
+        print(f"{name:15s} {game_id:24s} {label:8s} uniform {uniform:.3e}; sampled {e_sampled:.3e} "
               f"(ratio {uniform / e_sampled:.2f}); exact expectations {e_exact:.3e} (ratio {uniform / e_exact:.2f})",
               flush=True)
+    for scan in [x for x in args.scans.split(",") if x]:
+        name, game_id, label, field, values = scan.split(":")
+        game = tuning_game(game_id)
+        uniform = mb.exploitability(game, mb.uniform_policy(game))
+        cfg = config_of(name, game_id, label)
+        cast = type(getattr(cfg, field)) if getattr(cfg, field) is not None else int
+        for value, e, cpu in budget_scan(game, name, cfg, field, [cast(v) for v in values.split("/")],
+                                         args.iterations):
+            print(f"{name:15s} {game_id:24s} {label:8s} {field} = {value}: sampled {e:.3e} (ratio {uniform / e:.2f}), "
+                  f"{cpu:.2f} CPU s per trial", flush=True)
     return 0
 
 

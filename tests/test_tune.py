@@ -48,10 +48,27 @@ def test_tune_merges_entries(tmp_path):
     assert sorted(e["games"][0] for e in load_tuned(out)) == ["left-right-v0", "rps-v0"]
 
 
+def test_a_family_entry_replaces_the_family_entry_whatever_games_it_held(tmp_path):
+    # a game registered since the family was tuned changes the family's game list, not its entry
+    from mfgbench.bench.tune import write_tuned
+    out = tmp_path / "t.toml"
+    old = {"learner": "qmi", "games": ["a-v0", "b-v0"], "config": {"alpha": 0.1}, "family": "finite"}
+    mine = {"learner": "qmi", "games": ["a-v0"], "config": {"alpha": 0.2}}
+    other = {"learner": "nash-q", "games": ["a-v0", "b-v0"], "config": {"epsilon": 0.1}, "family": "finite"}
+    for e in (old, mine, other):
+        write_tuned(out, e)
+    new = {"learner": "qmi", "games": ["a-v0", "b-v0", "c-v0"], "config": {"alpha": 0.3}, "family": "finite"}
+    write_tuned(out, new)
+    entries = load_tuned(out)
+    assert len(entries) == 3 and all(e in entries for e in (mine, other, new))
+    assert tuned_config("qmi", "c-v0", "finite", out) == {"alpha": 0.3}
+    assert tuned_config("qmi", "a-v0", "finite", out) == {"alpha": 0.2}
+
+
 def test_bad_tuning_input_is_one_line_and_exit_2(tmp_path, capsys):
     for argv, message in [(["tune", "nope", "--games", "rps-v0"], "unknown learner"),
                           (["tune", "qmi"], "give --games or --family"),
-                          (["tune", "nash-q", "--games", "lq-continuous-v0"], "does not play"),
+                          (["tune", "ddpg", "--games", "crowd-1d-v0"], "does not play"),
                           (["tune", "qmi", "--games", "rps-v0", "--space", '{"speed": [1, 2]}'], "not a config field")]:
         assert main(argv + ["--out", str(tmp_path / "x.toml")]) == 2
         err = capsys.readouterr().err
@@ -105,3 +122,24 @@ def test_retuned_keeps_explicit_configs(tmp_path):
     out = retuned(suite, path)
     assert out.trials[0].config == {"alpha": 0.2} and out.trials[0].tag == "tuned"
     assert out.trials[1] == suite.trials[1]
+
+
+def test_tune_plays_a_continuous_game_on_the_suites_grid(tmp_path):
+    # a continuous game is tuned on its discretization on DEFAULT_BRIDGE, the grid the standard
+    # suite's tabular trials play, and the entry says so; the suite's tuned trial then reads it
+    pytest.importorskip("optuna")
+    from mfgbench.bench.suite import DEFAULT_BRIDGE, grid, tuned
+    out = tmp_path / "t.toml"
+    assert main(["tune", "mirror-descent", "--games", "crowd-continuous-v0", "--space", '{"learning_rate": [0.07]}',
+                 "--trials", "1", "--budget", "2", "--seeds", "0", "--out", str(out), "--quiet"]) == 0
+    (entry,) = load_tuned(out)
+    assert entry["discretize"] == {"crowd-continuous-v0": DEFAULT_BRIDGE}
+    import mfgbench as mb
+    from reference_solvers.pde.discretize import discretize
+    game = discretize(mb.make("crowd-continuous-v0"), **DEFAULT_BRIDGE)
+    res = mb.run_trial(game, "mirror-descent", iterations=2, seed=0, config=make_config("mirror-descent",
+                                                                                       learning_rate=0.07),
+                       reference=False, checkpoints=[2])
+    assert entry["best_value"] == pytest.approx(res.final["exploitability"], rel=1e-12)
+    (trial,) = tuned(grid(["crowd-continuous-v0"], ["mirror-descent"], [0], 2), out)
+    assert trial.discretize == DEFAULT_BRIDGE and trial.config == {"learning_rate": 0.07}

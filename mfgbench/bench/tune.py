@@ -4,7 +4,9 @@ For one learner and a game or a family of games, search the learner's config spa
 Optuna (TPE sampler seeded by ``sampler_seed``; median pruning) under a fixed budget:
 every trial runs the learner for ``iterations`` iterations with each of ``seeds`` on each
 game and scores its final policy exactly (``mfgbench.trial.run_trial``, no reference
-needed). The objective, to minimise:
+needed). A continuous game is tuned on the finite game the suites have tabular learners play,
+its discretization on ``mfgbench.bench.suite.DEFAULT_BRIDGE`` (recorded in the entry as
+``discretize``). The objective, to minimise:
 
 - one game: the mean over seeds of the final exploitability;
 - several games: the mean over games of (that mean / the uniform policy's exploitability
@@ -97,6 +99,19 @@ def _suggest(trial, name, spec):
     return trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=spec["log"])
 
 
+def tuning_game(game_id: str):
+    """The game a tabular learner is tuned on: the registered game, or a continuous game's
+    discretization on ``DEFAULT_BRIDGE`` (the grid of the suites' tabular trials)."""
+    import mfgbench as mb
+    from mfgbench.games import spec
+    game = mb.make(game_id)
+    if spec(game_id).kind == "continuous":
+        from mfgbench.bench.suite import DEFAULT_BRIDGE
+        from reference_solvers.pde.discretize import discretize
+        game = discretize(game, **DEFAULT_BRIDGE)
+    return game
+
+
 def evaluate_config(learner: str, games: list, config: dict, iterations: int, seeds: list, report=None) -> float:
     """The tuning objective of ``config`` (module docstring); ``report(value, step)`` is called with
     the running objective after each game (each seed when there is one game)."""
@@ -108,7 +123,7 @@ def evaluate_config(learner: str, games: list, config: dict, iterations: int, se
     per_game = []
     step = 0
     for game_id in games:
-        game = mb.make(game_id)
+        game = tuning_game(game_id)
         finals = []
         for seed in seeds:
             res = run_trial(game, learner, iterations=iterations, seed=seed, config=cfg, reference=False,
@@ -153,14 +168,15 @@ def tune(learner: str, games: list, family: str | None = None, space: dict | Non
         import optuna
     except ImportError:
         raise TuneError("tuning needs Optuna: pip install 'mfgbench[tune]'") from None
-    from mfgbench.bench.suite import plays
+    from mfgbench.bench.suite import DEFAULT_BRIDGE, plays
+    from mfgbench.games import spec
 
-    space = check_space(learner, space if space is not None else SPACES.get(learner, {}))
     if not games:
         raise TuneError(f"tune {learner}: no game to tune on")
     for g in games:
-        if not plays(learner, g):
+        if not plays(learner, g, bridged=True):
             raise TuneError(f"tune {learner}: the learner does not play {g}")
+    space = check_space(learner, space if space is not None else SPACES.get(learner, {}))
     if iterations < 1 or trials < 1 or not seeds:
         raise TuneError("tune: iterations and trials must be >= 1 and seeds non-empty")
     seeds = [int(s) for s in seeds]
@@ -197,6 +213,9 @@ def tune(learner: str, games: list, family: str | None = None, space: dict | Non
              "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if family:
         entry["family"] = family
+    bridged = [g for g in games if spec(g).kind == "continuous"]
+    if bridged:
+        entry["discretize"] = {g: dict(DEFAULT_BRIDGE) for g in bridged}
     return entry
 
 
@@ -243,13 +262,20 @@ HEADER = ("Tuned learner configs written by `python -m mfgbench tune` (mfgbench.
 
 def write_tuned(path, entry: dict, merge: bool = True) -> list:
     """Write ``entry`` to the tuned file ``path`` (atomically). With ``merge`` the file's other
-    entries are kept, and one for the same learner and games is replaced."""
+    entries are kept, and the one it supersedes is replaced: for a family entry, the learner's
+    entry of that family (whatever games the family held then); else the learner's entry for the
+    same games."""
     from mfgbench.bench.store import write_text_atomic
     from mfgbench.learners.tuned import load_tuned
+
+    def same(e):
+        if e["learner"] != entry["learner"] or e.get("family") != entry.get("family"):
+            return False
+        return entry.get("family") is not None or list(e["games"]) == list(entry["games"])
+
     path = Path(path)
     entries = load_tuned(path) if merge and path.exists() else []
-    entries = [e for e in entries if not (e["learner"] == entry["learner"] and list(e["games"]) == entry["games"]
-                                          and e.get("family") == entry.get("family"))]
+    entries = [e for e in entries if not same(e)]
     entries.append(entry)
     entries.sort(key=lambda e: (e["learner"], e.get("family", ""), ",".join(e["games"])))
     path.parent.mkdir(parents=True, exist_ok=True)

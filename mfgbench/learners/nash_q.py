@@ -68,10 +68,15 @@ the greedy policy of Q as the answer):
   against the averaged mean field, and the learner is fictitious play with a softmax best
   response.
 
+- ``bootstrap="tried"``: the max of ``V^k_{t+1}(s')`` runs over the actions already tried at
+  (t+1, s'), as in QMI (ours: an untried action's initial 0 is an optimistic value when the
+  rewards are costs).
+
 Defaults: softmax behaviour at temperature 1 annealed with exponent 1, one exploratory
 step per agent and episode on average (explorers out of the mean field), averaging of
-the mean field and of the policy, steps floored at 1/2, 1000 agents, 5 episodes per
-iteration.
+the mean field and of the policy, steps floored at 1/2, bootstrap over tried actions, 1000
+agents, about 60 time steps of the agents per iteration (5 episodes up to T = 12, 1 from
+T = 40: the cost of an iteration does not grow with the horizon).
 
 **Classic Nash-Q** (``NashQ``, two players, discounted stochastic game, e.g.
 ``mfgbench.learners.grid_game.GridGame1``): both players' tables ``Q^i[s, a1, a2]``;
@@ -105,6 +110,10 @@ from mfgbench.learners.stage_games import (SELECTIONS, StageEquilibrium, _degene
                                            support_enumeration_kernel)
 
 
+STEPS_PER_ITERATION = 60
+"""Time steps of the agents per iteration that ``episodes_per_iteration=None`` aims at (at most 5 episodes)."""
+
+
 @dataclass
 class NashQConfig:
     n_agents: int = 1000
@@ -112,8 +121,12 @@ class NashQConfig:
     agent alone in a cell sees mu = 1/N: rewards like -log mu are capped near log N, so N
     bounds how well the learner sees sparsely populated states (mean_field="average"
     lifts the cap: the average of many histograms resolves smaller masses)."""
-    episodes_per_iteration: int = 5
-    """Finite-horizon games: episodes (every agent from mu0 to T) per call of step()."""
+    episodes_per_iteration: int | None = None
+    """Finite-horizon games: episodes (every agent from mu0 to T) per call of step(). None: about
+    ``STEPS_PER_ITERATION`` time steps per iteration, ``min(5, max(1, round(60 / T)))`` episodes
+    (5 up to T = 12, 2 at T = 30, 1 from T = 40): an iteration's cost, which grows with the
+    steps all agents take, stays about the same on long horizons (the 80-step discretized
+    continuous games) as on short ones."""
     stationary_steps: int = 50
     """Stationary games: steps of every agent per call of step()."""
     alpha_power: float = 0.6
@@ -144,6 +157,11 @@ class NashQConfig:
     mean_field: str = "average"
     """Mean field of the rewards and transitions: "empirical" (this step's histogram of the
     agents) or "average" (running average of the histograms of all episodes so far)."""
+    bootstrap: str = "tried"
+    """Finite-horizon games: the max of the target V_{t+1}(s') = max_a' Q[t+1, s', a'] runs over
+    "all" actions (the notes) or over the actions already "tried" at (t+1, s') (all of them until
+    one is): an untried action's initial 0 would be an optimistic value (rewards that are costs)
+    carried back through the horizon."""
     policy_output: str = "average"
     """Policy the learner reports: "behaviour", "greedy" (argmax of Q) or "average" (the
     fictitious-play average of the behaviours, weighted by the empirical flows)."""
@@ -154,7 +172,7 @@ class NashQConfig:
     def __post_init__(self):
         if self.n_agents < 1:
             raise ValueError(f"nash-q: n_agents must be >= 1, got {self.n_agents}")
-        if self.episodes_per_iteration < 1:
+        if self.episodes_per_iteration is not None and self.episodes_per_iteration < 1:
             raise ValueError(f"nash-q: episodes_per_iteration must be >= 1, got {self.episodes_per_iteration}")
         if self.stationary_steps < 1:
             raise ValueError(f"nash-q: stationary_steps must be >= 1, got {self.stationary_steps}")
@@ -172,6 +190,8 @@ class NashQConfig:
             raise ValueError(f"nash-q: temperature_decay must lie in [0, 2], got {self.temperature_decay}")
         if self.mean_field not in ("empirical", "average"):
             raise ValueError(f"nash-q: mean_field must be empirical or average, got {self.mean_field!r}")
+        if self.bootstrap not in ("all", "tried"):
+            raise ValueError(f"nash-q: bootstrap must be all or tried, got {self.bootstrap!r}")
         if self.policy_output not in ("behaviour", "greedy", "average"):
             raise ValueError(f"nash-q: policy_output must be behaviour, greedy or average, got {self.policy_output!r}")
         check_configured_scale("nash-q", self.reward_scale)
@@ -319,7 +339,8 @@ class MeanFieldNashQ(Learner):
     kinds = ("finite", "stationary")
     PRESETS = {"paper": {"n_agents": 2000, "alpha_power": 1.0, "alpha_floor": 0.0, "behaviour": "greedy",
                          "epsilon": 0.1, "count_explorers": True, "temperature_decay": 0.0, "mean_field": "empirical",
-                         "policy_output": "greedy", "reward_scale": 1.0}}
+                         "policy_output": "greedy", "reward_scale": 1.0,
+                         "bootstrap": "all"}}
     """The design notes' algorithm as written: epsilon-greedy agents (the notes give no epsilon: 0.1)
     on the empirical mean field of all agents, Hu & Wellman's 1/n step, the greedy policy of Q as
     the answer."""
@@ -350,6 +371,10 @@ class MeanFieldNashQ(Learner):
         else:
             self.epsilon = 1.0 - game.gamma if self.stationary else 1.0 / game.horizon
         """Per-step probability of an exploratory (uniform) action."""
+        self.episodes_per_iteration = cfg.episodes_per_iteration
+        """Finite-horizon games: episodes per iteration (the config's, or the horizon's default)."""
+        if self.episodes_per_iteration is None and not self.stationary:
+            self.episodes_per_iteration = min(5, max(1, round(STEPS_PER_ITERATION / game.horizon)))
 
     # -- policy --------------------------------------------------------------------------
     @property
@@ -393,6 +418,14 @@ class MeanFieldNashQ(Learner):
         """Per population the empirical ``mu^N[t, s]`` (t = 0..T) of the last episode (the last
         step's histogram in a stationary game)."""
         return self._last_flow
+
+    def _values(self, Q, visits):
+        """max_a Q[s, a] per state: over the actions already tried at s with bootstrap="tried" (all of
+        them where none is)."""
+        if self.config.bootstrap == "all":
+            return Q.max(axis=1)
+        tried = visits > 0
+        return np.where(tried.any(axis=1), np.where(tried, Q, -np.inf).max(axis=1), Q.max(axis=1))
 
     # -- sampling ------------------------------------------------------------------------------
     def _mean_field(self, t, mu, L):
@@ -467,7 +500,7 @@ class MeanFieldNashQ(Learner):
         for t in range(T - 1, -1, -1):
             states, actions, R, nxt = path[t]
             for k in range(K):
-                V = V_next[k] if t + 1 == T else self._Q[k][t + 1].max(axis=1)
+                V = V_next[k] if t + 1 == T else self._values(self._Q[k][t + 1], self._visits[k][t + 1])
                 q_update(self._Q[k][t], self._visits[k][t], states[k], actions[k], R[k], nxt[k], V,
                          cfg.alpha_power, cfg.alpha_floor)
         self._finish(flow, behaviour, measure, finite=True)
@@ -523,7 +556,7 @@ class MeanFieldNashQ(Learner):
             for _ in range(self.config.stationary_steps):
                 self.stationary_step(behaviour)
         else:
-            for _ in range(self.config.episodes_per_iteration):
+            for _ in range(self.episodes_per_iteration):
                 self.episode()
         self.iteration += 1
         return {"iteration": self.iteration, "samples": self.samples}

@@ -8,7 +8,9 @@ of trials, the objective and its best value, the package versions and the comman
 ``config`` holds the overrides of the learner's default config.
 
 ``tuned_config(learner, game_id, kind)`` looks an entry up: the entry for that very game
-first, then the entry of the family ``kind`` ("finite" or "stationary"), else None.
+first, then the entry of the family ``kind`` ("finite" or "stationary"), else None. A
+continuous game's entry (tuned on its discretization, recorded as ``discretize``) serves the
+tabular trials that play it discretized, of kind "finite".
 """
 from __future__ import annotations
 

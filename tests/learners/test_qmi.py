@@ -24,7 +24,8 @@ def _random_finite(rng, T=4, S=6, A=3, B=3, static=False):
 @pytest.mark.parametrize("on_policy", [False, True])
 @pytest.mark.parametrize("static", [False, True])
 @pytest.mark.parametrize("epsilon,harmonic,backward", [(0.0, False, False), (0.2, True, True), (0.1, False, True)])
-def test_finite_kernel_matches_python_twin(rng, on_policy, static, epsilon, harmonic, backward):
+@pytest.mark.parametrize("tried", [False, True])
+def test_finite_kernel_matches_python_twin(rng, on_policy, static, epsilon, harmonic, backward, tried):
     R, succ, prob, g, mu0 = _random_finite(rng, static=static)
     T, S, A = R.shape
     behaviour = softmax(rng.normal(size=(T, S, A)), 0.7)
@@ -34,9 +35,9 @@ def test_finite_kernel_matches_python_twin(rng, on_policy, static, epsilon, harm
     Q1, M1, Q2, M2 = Q0.copy(), M0.copy(), Q0.copy(), M0.copy()
     n1, n2, c1, c2 = np.zeros_like(Q0), np.zeros_like(Q0), np.zeros_like(M0), np.zeros_like(M0)
     qmi_finite_kernel(Q1, n1, M1, c1, R, succ, prob, g, mu0, behaviour, on_policy, 0.3, epsilon, 0.1, harmonic,
-                      backward, 0.02, u)
+                      backward, 0.02, u, tried)
     qmi_finite_python(Q2, n2, M2, c2, R, succ, prob, g, mu0, behaviour, on_policy, 0.3, epsilon, 0.1, harmonic,
-                      backward, 0.02, u)
+                      backward, 0.02, u, tried)
     np.testing.assert_allclose(Q1, Q2, rtol=0, atol=1e-12)
     np.testing.assert_allclose(M1, M2, rtol=0, atol=1e-12)
     assert np.array_equal(n1, n2) and np.array_equal(c1, c2)
@@ -201,9 +202,9 @@ def test_kernels_renormalise_the_estimate_before_underflow(rng):
     M1, M2 = np.full((T + 1, S), 1.0 / S), np.full((T + 1, S), 1.0 / S)
     Q1, Q2 = np.zeros((T, S, A)), np.zeros((T, S, A))
     qmi_finite_kernel(Q1, np.zeros_like(Q1), M1, np.zeros_like(M1), R, succ, prob, g, mu0, behaviour, False, 1.0, 0.0,
-                      0.1, False, False, 0.5, u)
+                      0.1, False, False, 0.5, u, True)
     qmi_finite_python(Q2, np.zeros_like(Q2), M2, np.zeros_like(M2), R, succ, prob, g, mu0, behaviour, False, 1.0, 0.0,
-                      0.1, False, False, 0.5, u)
+                      0.1, False, False, 0.5, u, True)
     np.testing.assert_allclose(M1, M2, rtol=1e-9, atol=1e-12)
     cdf = np.cumsum(behaviour[0], axis=1)
     cdf[:, -1] = np.inf

@@ -190,7 +190,7 @@ def test_qmi_exploration_counts_only_the_behaviours_path():
     u = np.random.default_rng(2).random((60_000, 1 + 2 * T))
     counts = np.zeros((T + 1, S))
     qmi_finite_kernel(np.zeros((T, S, A)), np.zeros((T, S, A)), np.full((T + 1, S), 0.1), counts, R, succ, prob, g,
-                      game.populations[0].mu0, behaviour, False, 1.0, 0.2, 0.1, True, True, 1e-3, u)
+                      game.populations[0].mu0, behaviour, False, 1.0, 0.2, 0.1, True, True, 1e-3, u, True)
     F = counts / counts.sum(axis=1, keepdims=True)
     assert np.abs(F - exact).max() < 0.02
     assert counts[T].sum() < 0.3 * counts[0].sum()    # 0.8^9 of the episodes stay on the path
@@ -210,7 +210,7 @@ def test_qmi_backward_replay_learns_a_long_horizon_faster():
     for backward in (False, True):
         Q, visits = np.zeros((T, S, A)), np.zeros((T, S, A))
         qmi_finite_kernel(Q, visits, np.full((T + 1, S), 1 / S), np.zeros((T + 1, S)), R, succ, prob, g,
-                          game.populations[0].mu0, behaviour, False, 1.0, 0.0, 0.1, True, backward, 1e-3, u)
+                          game.populations[0].mu0, behaviour, False, 1.0, 0.0, 0.1, True, backward, 1e-3, u, False)
         seen = visits[0] > 0
         errors[backward] = np.abs(Q[0] - Qstar[0])[seen].mean()
     assert errors[True] < 0.5 * errors[False]
@@ -245,6 +245,61 @@ def test_nash_q_mean_field_averaging_beats_the_empirical_mean_field_on_crowd_1d(
     assert averaged[-5:].mean() < 0.5 * empirical[-5:].mean()
 
 
+def _segregation_grid():
+    """segregation-2pop-v0 on the standard suite's grid: 80 steps, rewards that are costs."""
+    from mfgbench.bench.suite import DEFAULT_BRIDGE
+    from reference_solvers.pde.discretize import discretize
+    return discretize(mb.make("segregation-2pop-v0"), **DEFAULT_BRIDGE)
+
+
+def test_qmi_bootstrap_over_tried_actions_removes_the_initial_optimism():
+    # one batch of uniform-behaviour episodes in the frozen MDP of the uniform policy's flow: with
+    # the max over all actions, untried actions' initial 0 (above every cost-to-go) climbs back
+    # through the 80 steps; over the tried actions, Q[0] is the sample estimate of the exact values
+    game = _segregation_grid()
+    model = induced_model(game, mb.uniform_policy(game))
+    R, succ, prob, g = model.rewards[0], model.succ[0], model.prob[0], model.terminal[0]
+    Qstar = best_response_along(model).q_values[0]
+    T, S, A = R.shape
+    behaviour = np.full((T, S, A), 1.0 / A)
+    u = np.random.default_rng(4).random((1250, 1 + 2 * T))
+    errors = {}
+    for tried in (False, True):
+        Q, visits = np.zeros((T, S, A)), np.zeros((T, S, A))
+        qmi_finite_kernel(Q, visits, np.full((T + 1, S), 1 / S), np.zeros((T + 1, S)), R, succ, prob, g,
+                          game.populations[0].mu0, behaviour, False, 1.0, 0.0, 0.1, True, True, 1e-3, u, tried)
+        errors[tried] = np.abs(Q[0] - Qstar[0]).mean() / np.abs(Qstar[0]).mean()
+    assert errors[False] > 0.5 and errors[True] < 0.1, errors
+
+
+def test_nash_q_bootstrap_over_tried_actions():
+    agent = make_learner("nash-q", mb.make("crowd-1d-v0"))
+    Q = np.array([[-1.0, 0.0, -3.0], [0.0, 0.0, 0.0], [-2.0, -5.0, 0.0]])
+    visits = np.array([[1, 0, 2], [0, 0, 0], [3, 1, 0]])
+    np.testing.assert_array_equal(agent._values(Q, visits), [-1.0, 0.0, -2.0])   # no tried action: all of them
+    agent = make_learner("nash-q", mb.make("crowd-1d-v0"), bootstrap="all")
+    np.testing.assert_array_equal(agent._values(Q, visits), [0.0, 0.0, 0.0])
+
+
+def test_nash_q_episodes_per_iteration_follow_the_horizon():
+    # about 60 agent time steps per iteration, at most 5 episodes: the cost of an iteration does
+    # not grow with the horizon
+    for game, episodes in [(mb.make("crowd-1d-v0"), 5), (mb.make("sir-types-v0"), 2), (_segregation_grid(), 1)]:
+        agent = make_learner("nash-q", game)
+        assert agent.episodes_per_iteration == episodes, game.id
+        agent.step()
+        assert agent.samples == episodes * game.horizon * game.n_populations * agent.config.n_agents
+    assert make_learner("nash-q", _segregation_grid(), episodes_per_iteration=3).episodes_per_iteration == 3
+
+
+def test_qmi_samples_per_iteration_are_bounded_in_all():
+    # 1e5 per population up to two populations, 2e5 in all beyond
+    for game_id, per_population in [("crowd-1d-v0", 100_000), ("traffic-2type-v0", 100_000),
+                                    ("predator-prey-v0", 66_666), ("predator-prey-4pop-v0", 50_000)]:
+        assert make_learner("qmi", mb.make(game_id)).samples_per_iteration == per_population, game_id
+    assert make_learner("qmi", mb.make("predator-prey-v0"), samples_per_iteration=10).samples_per_iteration == 10
+
+
 # -- seeding --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("learner,game_id,config", [
     ("qmi", "crowd-1d-v0", {"samples_per_iteration": 3000}),
@@ -257,6 +312,8 @@ def test_nash_q_mean_field_averaging_beats_the_empirical_mean_field_on_crowd_1d(
     ("nash-q", "ring-road-v0", {"n_agents": 200, "stationary_steps": 5}),
     ("nash-q", "traffic-2type-v0", {"n_agents": 200, "preset": "paper"}),
     ("qmi", "predator-prey-v0", {"samples_per_iteration": 3000, "preset": "paper"}),
+    ("qmi", "sir-types-v0", {"samples_per_iteration": 3000, "bootstrap": "all"}),
+    ("nash-q", "sir-types-v0", {"n_agents": 200, "bootstrap": "all", "episodes_per_iteration": 1}),
 ])
 def test_same_seed_same_numbers(learner, game_id, config):
     game = mb.make(game_id)
