@@ -273,3 +273,17 @@ def test_a_listed_trial_whose_folder_holds_another_specs_result_is_not_shown(tmp
     assert f"1 of them has no finished result for this spec (interrupted, or still running), and is not shown: " \
            f"{spec.name}" in _board(folder)
     assert [t["iterations"] for t in load_trials(folder, manifest=False)] == [3]
+
+
+def test_figures_drawn_in_parallel_are_those_drawn_one_by_one(crowd_suite, tmp_path):
+    folder, _ = crowd_suite
+    trials = load_trials(folder)
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    serial = figures.write_figures(one, trials, workers=1)
+    parallel = figures.write_figures(two, trials, workers=2)
+    assert [p.rsplit("/", 1)[1] for p in serial] == [p.rsplit("/", 1)[1] for p in parallel]
+    assert len(serial) >= 2   # exploitability against iterations (exact learners draw no samples) and the flows
+    for path in serial:
+        name = path.rsplit("/", 1)[1]
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name

@@ -336,7 +336,7 @@ def paper_presets(trials) -> list:
             if "paper" in learner_class(t.learner).PRESETS]
 
 
-NEURAL_EPISODES = {("ddpg", "lq-continuous-v0"): 40, ("maddpg", "lq-2pop-continuous-v0"): 50,
+NEURAL_EPISODES = {("ddpg", "lq-continuous-v0"): 40, ("maddpg", "lq-2pop-continuous-v0"): 40,
                    ("maddpg", "segregation-2pop-v0"): 30, ("deep-nash-q", "crowd-1d-v0"): 100}
 """The neural learners' trials in the standard suite (only with torch installed) and their iterations
 (episodes; deep-nash-q: 2 episodes each), sized to the main job's budget: each trial about 5-30 CPU-s with

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import io
 import math
+import multiprocessing
+import os
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -717,16 +719,42 @@ def pde_figure(game, trials):
     return fig
 
 
-def write_figures(folder, trials) -> list:
+_JOBS: list = []
+"""The figures ``write_figures`` hands to forked workers: (build, path) pairs, inherited by fork."""
+
+
+def _write_job(index: int):
+    build, path = _JOBS[index]
+    fig = build()
+    return None if fig is None else _save(fig, path)
+
+
+def _figure_workers(n_jobs: int) -> int:
+    """Processes to draw with: the cores, where fork exists (the workers inherit the trials; a
+    spawned one would re-import and re-read everything), one otherwise."""
+    if n_jobs < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(n_jobs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def write_figures(folder, trials, workers: int | None = None) -> list:
+    """Save every figure of ``trials`` under ``folder``; the paths written, in a fixed order.
+    Drawing (constrained layout and PNG encoding, about 1 s a figure) is spread over ``workers``
+    forked processes (default: the cores), one figure in memory per process."""
     folder = Path(folder)
-    builders = [(lambda: exploitability_figure(trials, "iteration"), "exploitability_vs_iterations.png"),
-                (lambda: exploitability_figure(trials, "samples"), "exploitability_vs_samples.png")]
+    builders = [(lambda: exploitability_figure(trials, "iteration"), folder / "exploitability_vs_iterations.png"),
+                (lambda: exploitability_figure(trials, "samples"), folder / "exploitability_vs_samples.png")]
     for game in sorted({t["game"] for t in trials}):
-        builders.append((lambda game=game: flow_figure(game, trials), f"flows__{game}.png"))
-        builders.append((lambda game=game: pde_figure(game, trials), f"pde_density__{game}.png"))
-    written = []
-    for build, name in builders:   # one figure in memory at a time
-        fig = build()
-        if fig is not None:
-            written.append(_save(fig, folder / name))
-    return written
+        builders.append((lambda game=game: flow_figure(game, trials), folder / f"flows__{game}.png"))
+        builders.append((lambda game=game: pde_figure(game, trials), folder / f"pde_density__{game}.png"))
+    workers = _figure_workers(len(builders)) if workers is None else max(1, min(workers, len(builders)))
+    _JOBS[:] = builders
+    try:
+        if workers == 1:
+            written = [_write_job(i) for i in range(len(builders))]
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                written = pool.map(_write_job, range(len(builders)), chunksize=1)
+    finally:
+        _JOBS.clear()
+    return [w for w in written if w is not None]

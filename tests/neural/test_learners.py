@@ -43,7 +43,7 @@ def test_ddpg_lq_default_config_lowers_exploitability_5x_and_ends_within_w1_0_1(
 
 def test_maddpg_lq_2pop_default_config_lowers_exploitability_5x_and_each_w1_below_0_1():
     """lq-2pop-continuous-v0 (heterogeneous populations, semi-analytic equilibrium; PDE grid 120 x 50):
-    40 episodes of the default config (the standard suite runs 50), about 20 CPU-s."""
+    40 episodes of the default config (what the standard suite runs), about 16 CPU-s."""
     from mfgbench.bench.suite import NEURAL_EPISODES
     game = mb.make("lq-2pop-continuous-v0")
     ref = pde_reference(game)
