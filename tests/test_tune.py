@@ -16,18 +16,19 @@ from mfgbench.learners.tuned import SHIPPED, load_tuned, tuned_config
 def test_tune_finds_the_better_of_two_configs_and_run_reads_the_file(tmp_path, capsys):
     pytest.importorskip("optuna")
     out = tmp_path / "tuned.toml"
-    # mirror descent on crowd-1d-v0 after 10 iterations: a relative step of 0.06 beats 0.001
-    good = evaluate_config("mirror-descent", ["crowd-1d-v0"], {"learning_rate": 0.06}, 10, [0])
+    # mirror descent on crowd-1d-v0 after 10 iterations: a relative step of 0.03 beats 0.001 (neither is
+    # the default 0.06, which a search tries first)
+    good = evaluate_config("mirror-descent", ["crowd-1d-v0"], {"learning_rate": 0.03}, 10, [0])
     bad = evaluate_config("mirror-descent", ["crowd-1d-v0"], {"learning_rate": 0.001}, 10, [0])
     assert good < bad
-    space = json.dumps({"learning_rate": [0.001, 0.06]})
+    space = json.dumps({"learning_rate": [0.001, 0.03]})
     assert main(["tune", "mirror-descent", "--games", "crowd-1d-v0", "--space", space, "--trials", "4",
                  "--budget", "10", "--seeds", "0", "--out", str(out), "--quiet"]) == 0
     (entry,) = load_tuned(out)
-    assert entry["config"] == {"learning_rate": 0.06}
+    assert entry["config"] == {"learning_rate": 0.03}
     assert entry["best_value"] == pytest.approx(good)
     assert entry["iterations"] == 10 and entry["seeds"] == [0] and entry["trials"] == 4
-    assert entry["space"] == {"learning_rate": {"choices": [0.001, 0.06]}}
+    assert entry["space"] == {"learning_rate": {"choices": [0.001, 0.03]}}
     assert "optuna" in entry["versions"] and "numpy" in entry["versions"]
     assert entry["command"].startswith("python -m mfgbench tune mirror-descent --games crowd-1d-v0")
     # run reads it: the trial tagged tuned runs with the tuned step
@@ -35,8 +36,23 @@ def test_tune_finds_the_better_of_two_configs_and_run_reads_the_file(tmp_path, c
     assert main(["run", "--suite", "quick", "--games", "crowd-1d-v0", "--learners", "mirror-descent",
                  "--seeds", "0", "--budget", "3", "--tuned", str(out), "--out", str(results), "--quiet"]) == 0
     config = json.loads((results / "quick" / "crowd-1d-v0__mirror-descent__0__tuned" / "config.json").read_text())
-    assert config["config"] == {"learning_rate": 0.06} and config["tag"] == "tuned"
+    assert config["config"] == {"learning_rate": 0.03} and config["tag"] == "tuned"
     assert "mirror-descent [tuned]" in (results / "quick" / "leaderboard.md").read_text()
+
+
+def test_a_search_tries_the_default_config_first():
+    pytest.importorskip("optuna")
+    from mfgbench.bench.tune import default_params, tune
+    space = check_space("nash-q", {"temperature": {"low": 0.1, "high": 3.0}, "epsilon": {"low": 0.01, "high": 0.3},
+                                   "policy_output": {"choices": ["average", "greedy"]}})
+    default = make_config("nash-q")
+    # the default's epsilon (None: no epsilon-greedy) is not in the space: that parameter is sampled
+    assert default_params("nash-q", space) == {"temperature": default.temperature, "policy_output": default.policy_output}
+    space = check_space("mirror-descent", {"learning_rate": {"low": 0.001, "high": 0.1}})
+    tried = []
+    entry = tune("mirror-descent", ["crowd-1d-v0"], space=space, trials=1, iterations=3, seeds=[0],
+                 progress=lambda number, config, value: tried.append(config))
+    assert tried == [{"learning_rate": make_config("mirror-descent").learning_rate}] == [entry["config"]]
 
 
 def test_tune_merges_entries(tmp_path):

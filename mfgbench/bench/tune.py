@@ -99,6 +99,22 @@ def _suggest(trial, name, spec):
     return trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=spec["log"])
 
 
+def default_params(learner: str, space: dict) -> dict:
+    """The learner's default config on the parameters of ``space`` that hold its default value:
+    the search's first trial, so that a search never ends on a config worse than the default
+    (on its own objective) for want of having tried it."""
+    from mfgbench.learners import make_config
+    default, params = make_config(learner), {}
+    for name, spec in space.items():
+        value = getattr(default, name, None)
+        if "choices" in spec:
+            if value in spec["choices"]:
+                params[name] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and spec["low"] <= value <= spec["high"]:
+            params[name] = value
+    return params
+
+
 def tuning_game(game_id: str):
     """The game a tabular learner is tuned on: the registered game, or a continuous game's
     discretization on ``DEFAULT_BRIDGE`` (the grid of the suites' tabular trials)."""
@@ -197,6 +213,7 @@ def tune(learner: str, games: list, family: str | None = None, space: dict | Non
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=sampler_seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5))
+    study.enqueue_trial(default_params(learner, space))
     study.optimize(objective, n_trials=trials, timeout=timeout)
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
