@@ -89,23 +89,23 @@ def trials(refs, repeats):
     specs = [t for t in standard().trials if t.game in GAMES and t.seed == 0]
     for t in specs:   # warm-up: every learner's kernels on every game
         mb.run_trial(mb.make(t.game), t.learner, iterations=2, seed=0, reference=refs[t.game], **t.config)
-    runs = {(t.game, t.learner): [] for t in specs}
+    runs = {(t.game, t.learner, t.tag): [] for t in specs}   # tuned and paper rows apart
     for _ in range(repeats):
         for t in specs:
-            runs[t.game, t.learner].append(timed(lambda: mb.run_trial(
+            runs[t.game, t.learner, t.tag].append(timed(lambda: mb.run_trial(
                 mb.make(t.game), t.learner, iterations=t.iterations, seed=t.seed, reference=refs[t.game], **t.config)))
-    print("| game | learner | iterations | median wall s | median CPU s | final exploitability | per type | "
+    print("| game | learner | config | iterations | median wall s | median CPU s | final exploitability | per type | "
           "uniform / final |")
-    print("|---|---|---:|---:|---:|---:|---|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---|---:|")
     for t in specs:
         game = mb.make(t.game)
-        res = runs[t.game, t.learner][-1][2]
+        res = runs[t.game, t.learner, t.tag][-1][2]
         final = res.final["exploitability"]
         uniform = mb.exploitability(game, mb.uniform_policy(game))
         per = ", ".join(f"{p.name} {x:.2g}" for p, x in zip(game.populations, res.final["per_population"]))
-        print(f"| {t.game} | {t.learner} | {t.iterations} | "
-              f"{statistics.median(r[0] for r in runs[t.game, t.learner]):.2f} | "
-              f"{statistics.median(r[1] for r in runs[t.game, t.learner]):.2f} | {final:.3g} | {per} | "
+        print(f"| {t.game} | {t.learner} | {t.tag} | {t.iterations} | "
+              f"{statistics.median(r[0] for r in runs[t.game, t.learner, t.tag]):.2f} | "
+              f"{statistics.median(r[1] for r in runs[t.game, t.learner, t.tag]):.2f} | {final:.3g} | {per} | "
               f"{uniform / final:.1f} |")
 
 
