@@ -287,3 +287,20 @@ def test_figures_drawn_in_parallel_are_those_drawn_one_by_one(crowd_suite, tmp_p
     for path in serial:
         name = path.rsplit("/", 1)[1]
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_a_seed_at_exactly_zero_does_not_stretch_the_log_axis(tmp_path):
+    # two seeds of one learner: one ends at exploitability 0 (an exact equilibrium), the other at 1e-2
+    folder = _run(tmp_path, "zero", [TrialSpec("crowd-1d-v0", "mirror-descent", 0, 3)])
+    (trial,) = load_trials(folder)
+    other = copy.deepcopy(trial)
+    other["seed"] = 1
+    for h in trial["history"]:
+        h["exploitability"] = 0.0 if h is trial["history"][-1] else h["exploitability"]
+    trial["history"][-1]["exploitability"] = 0.0
+    for h in other["history"]:
+        h["exploitability"] = max(h["exploitability"], 1e-2)
+    fig = figures.exploitability_figure([trial, other], "iteration")
+    bottom = fig.axes[0].get_ylim()[0]
+    means = [y for line in fig.axes[0].get_lines() for y in line.get_ydata() if len(line.get_ydata()) > 2]
+    assert bottom >= min(means) / 10 / 2, bottom   # the band ends at a tenth of the lowest mean (log margins aside)

@@ -151,13 +151,17 @@ def exploitability_figure(trials, x_key):
     x_name = "iterations" if x_key == "iteration" else "samples"
     for ax, (game, learners) in zip(axes.ravel(), sorted(curves.items())):
         low = math.inf
+        # a seed that ends exactly at (or at round-off of) an equilibrium would stretch the log axis
+        # over hundreds of decades: bands stop at a tenth of the lowest mean drawn in the panel
+        means = [m[(x > 0) & (m > 0)] for x, m, _, _ in learners.values()]
+        floor = min((float(np.min(m)) for m in means if m.size), default=1.0) / 10
         for learner, (x, mean, lo, hi) in sorted(learners.items()):
             keep = (x > 0) & (mean > 0)
             colour = learner_colour(learner)
             handles[learner], = ax.plot(x[keep], mean[keep], color=colour, label=learner)
-            ax.fill_between(x[keep], np.maximum(lo[keep], 1e-300), hi[keep], color=colour, alpha=0.2, lw=0)
+            ax.fill_between(x[keep], np.maximum(lo[keep], floor), hi[keep], color=colour, alpha=0.2, lw=0)
             if np.any(keep):
-                low = min(low, float(np.min(np.where(lo[keep] > 0, lo[keep], mean[keep]))))
+                low = min(low, float(np.min(np.maximum(lo[keep], floor))))
         levels = _levels(trials, game)
         if "baseline" in levels and levels["baseline"][0] > 0:
             value, name = levels["baseline"]
@@ -185,7 +189,7 @@ def exploitability_figure(trials, x_key):
         [k for k in ("baseline", "reference") if k in handles]
     fig.legend([handles[k] for k in order], [handles[k].get_label() for k in order], loc="outside lower center",
                ncol=min(4, len(order)), fontsize=8, frameon=False)
-    fig.suptitle(f"Exploitability against {x_name} (mean over seeds, min-max band)", fontsize=10)
+    fig.suptitle(f"Exploitability against {x_name} (mean over seeds, min-max band down to a tenth of the lowest mean)", fontsize=10)
     return fig
 
 
