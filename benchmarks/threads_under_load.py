@@ -11,9 +11,12 @@ average printed. Contenders:
 
 - ``omp-spin``: Numba's OpenMP layer as GNU OpenMP starts it by default (idle threads spin
   300,000 times before sleeping: ``GOMP_SPINCOUNT=300000``, which ``mfgbench._jit`` respects);
-- ``mfgbench``: what ``mfgbench._jit`` chooses when nothing is set in the environment (OpenMP,
-  idle threads asleep: ``OMP_WAIT_POLICY=PASSIVE``);
-- ``workqueue``: Numba's own work-queue layer;
+- ``passive-2``: OpenMP with idle threads asleep (``OMP_WAIT_POLICY=PASSIVE``, which
+  ``mfgbench._jit`` sets) on a fixed 2 threads (``MFGBENCH_ADAPTIVE_THREADS=0``);
+- ``mfgbench``: what the toolkit does when nothing is set in the environment: idle threads asleep,
+  and the thread count fitted to the free cores during the solve (``mfgbench._threads``); the
+  ``chosen`` column lists the thread counts it used;
+- ``workqueue``: Numba's own work-queue layer (2 threads);
 - ``1-thread``: one thread (the serial baseline).
 
 A loaded machine must never make the parallel path slower than one thread.
@@ -29,12 +32,13 @@ import sys
 import time
 
 CONTENDERS = {
-    "omp-spin": {"NUMBA_THREADING_LAYER": "omp", "GOMP_SPINCOUNT": "300000"},
+    "omp-spin": {"NUMBA_THREADING_LAYER": "omp", "GOMP_SPINCOUNT": "300000", "MFGBENCH_ADAPTIVE_THREADS": "0"},
+    "passive-2": {"MFGBENCH_ADAPTIVE_THREADS": "0"},
     "mfgbench": {},
-    "workqueue": {"NUMBA_THREADING_LAYER": "workqueue"},
+    "workqueue": {"NUMBA_THREADING_LAYER": "workqueue", "MFGBENCH_ADAPTIVE_THREADS": "0"},
     "1-thread": {"NUMBA_NUM_THREADS": "1"},
 }
-_CLEAR = ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+_CLEAR = ("MFGBENCH_ADAPTIVE_THREADS", "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
 
 
 def _spin(stop):
@@ -48,6 +52,7 @@ def child(n):
     """One timed solve (after a small compiling one): prints wall and CPU seconds and the layer."""
     import numba
 
+    from mfgbench._threads import last_governor
     from mfgbench.games import make
     from reference_solvers.pde import solve
     game = make("crowd-continuous-v0")
@@ -55,7 +60,10 @@ def child(n):
     t0, c0 = time.perf_counter(), time.process_time()
     solve(game, nx=n, nt=n, method="newton", tol=1e-10)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(f"{wall:.4f} {cpu:.4f} {numba.threading_layer()} {numba.get_num_threads()}")
+    governor = last_governor()
+    chosen = ",".join(str(t) for t in sorted({t for _, t in governor.history})) if governor else ""
+    chosen = chosen or "-"
+    print(f"{wall:.4f} {cpu:.4f} {numba.threading_layer()} {numba.get_num_threads()} {chosen}")
 
 
 def run_contender(name, n):
@@ -63,8 +71,8 @@ def run_contender(name, n):
     env.update(CONTENDERS[name])
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", str(n)], env=env,
                          capture_output=True, text=True, check=True)
-    wall, cpu, layer, threads = out.stdout.split()[-4:]
-    return float(wall), float(cpu), layer, int(threads)
+    wall, cpu, layer, threads, chosen = out.stdout.split()[-5:]
+    return float(wall), float(cpu), layer, int(threads), chosen
 
 
 def main(argv=None):
@@ -81,7 +89,7 @@ def main(argv=None):
     print(f"# crowd-continuous-v0 {n}x{n} Newton solve to 1e-10, {os.cpu_count()} cores; "
           f"{args.repeat} interleaved rounds per load; medians")
     print(f"{'load':>4s} {'contender':12s} {'layer':10s} {'threads':>7s} {'wall s':>7s} {'cpu s':>7s} "
-          f"{'walls':24s} {'loadavg':>7s}")
+          f"{'walls':24s} {'loadavg':>7s} chosen")
     for load in args.load:
         stop = mp.Event()
         spinners = [mp.Process(target=_spin, args=(stop,), daemon=True) for _ in range(load)]
@@ -101,7 +109,7 @@ def main(argv=None):
             walls = [r[0] for r in runs]
             print(f"{load:4d} {name:12s} {runs[0][2]:10s} {runs[0][3]:7d} {statistics.median(walls):7.2f} "
                   f"{statistics.median(r[1] for r in runs):7.2f} {' '.join(f'{w:.2f}' for w in walls):24s} "
-                  f"{avg:7.1f}", flush=True)
+                  f"{avg:7.1f} {'/'.join(sorted({r[4] for r in runs}))}", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ GNU OpenMP's idle threads spin, and on a machine whose other core is busy the sp
 steals the time slices the working one needs (``benchmarks/threads_under_load.py``: the 1D PDE
 solve took up to 2.8x as long with 2 spinning threads as with one; asleep, it never takes longer).
 This must be set before the OpenMP runtime loads, i.e. before the first parallel kernel runs.
+How many threads a solve uses is fitted to the free cores while it runs (``mfgbench._threads``).
 """
 import os
 

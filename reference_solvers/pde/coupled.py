@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mfgbench._threads import adaptive_threads, refresh_threads
 from reference_solvers.pde import kernels
 from reference_solvers.pde.grid import Grid
 from reference_solvers.pde.scheme import Scheme
@@ -176,10 +177,16 @@ def _fixed_point(problem, tol, max_iter, step, m=None, stop_at=None):
     Iteration j computes u_j = BR(m), m_j = FP(u_j) and records the residual of the pair
     (u_j, m_j) (its FP part is exact, so this is the HJB mismatch of m against m_j).
     """
+    with adaptive_threads():
+        return _fixed_point_loop(problem, tol, max_iter, step, m, stop_at)
+
+
+def _fixed_point_loop(problem, tol, max_iter, step, m, stop_at):
     m = problem.initial_flow() if m is None else m
     stop_at = tol if stop_at is None else max(tol, stop_at)
     residuals, u = [], None
     for j in range(max_iter):
+        refresh_threads()
         u, vals = problem.best_response(m, u)
         m_new = problem.flow(vals)
         residuals.append(problem.residual(u, m_new))

@@ -40,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from mfgbench._threads import adaptive_threads, refresh_threads
 from mfgbench.games.continuous import LogDensity
 from reference_solvers.pde import kernels
 from reference_solvers.pde.coupled import Problem, SolveResult, _fixed_point, _result
@@ -124,7 +125,7 @@ def newton(problem: Problem, tol=1e-10, max_iter=50, linear: str = "krylov", war
     non-negative; it is kept when its residual is still within tol. Runs inside
     ``memory.large_arrays()`` (freed temporaries are reused, not faulted in again).
     """
-    with large_arrays():
+    with large_arrays(), adaptive_threads():
         return _newton(problem, tol, max_iter, linear, warmup_tol, warmup_iter, warmup_damping, krylov_restart,
                        coarse)
 
@@ -159,6 +160,7 @@ def _newton(problem, tol, max_iter, linear, warmup_tol, warmup_iter, warmup_damp
     krylov_its, solvers, work, fallbacks = [], set(), None, 0
     while res > tol and it < max_iter:
         it += 1
+        refresh_threads()
         if linear == "direct":
             du, dm = _direct_step(problem, u, m)
         else:
@@ -330,6 +332,7 @@ def gmres(matvec, b, rtol, restart=60, max_restarts=20, work=None, into=False):
         h = np.empty(restart + 1)
         j_used = 0
         for j in range(restart):
+            refresh_threads()
             w = V[j + 1]
             if into:
                 matvec(V[j], w)
@@ -390,6 +393,7 @@ def cg(matvec, b, weights, rtol, max_iter=500, work=None):
     p[:] = b
     rho = kernels.weighted_dot(r, r, weights)
     for it in range(1, max_iter + 1):
+        refresh_threads()
         curvature = matvec(p, q)
         if curvature is None:
             curvature = kernels.weighted_dot(p, q, weights)
