@@ -151,7 +151,8 @@ def nash_q_exact(game, cfg, iterations):
                 mu = nxt
             for k in range(K):
                 flow_sum[k][T] += w * mu[k]
-            mf_T = MeanField(T, tuple(f[T] / weight_sum for f in flow_sum) if cfg.mean_field == "average" else tuple(mu),
+            mf_T = MeanField(T, tuple(f[T] / weight_sum for f in flow_sum) if cfg.mean_field == "average"
+                             else tuple(mu),
                              (None,) * K)
             step = max(n ** -cfg.alpha_power, cfg.alpha_floor)
             for k in range(K):
