@@ -106,9 +106,9 @@ def nash_q_exact(game, cfg, iterations):
     mean field the rewards use: with mean_field="average", the running average of the episodes'
     flows at t, this episode's included (so in a game whose transitions depend on the mean field
     the flows averaged are the behaviours' flows under the *average's* dynamics); with
-    "empirical", this episode's own flow. The averages weigh episode n by n with
-    average_weights="linear", by 1 with "uniform"; the noise tolerance does not apply (exact
-    targets have no sampling noise: the floor is alpha_floor).
+    "empirical", this episode's own flow. The averages weigh episode n by n^average_weighting;
+    the noise tolerance does not apply (exact targets have no sampling noise: the floor is
+    alpha_floor).
     """
     from mfgbench.games.base import MeanField
     scale = resolve_scale(game, cfg.reward_scale)
@@ -124,7 +124,7 @@ def nash_q_exact(game, cfg, iterations):
         tau = cfg.temperature * scale * (1.0 + j) ** -cfg.temperature_decay
         for _ in range(episodes):
             n += 1
-            w = float(n) if getattr(cfg, "average_weights", "uniform") == "linear" else 1.0
+            w = float(n) ** cfg.average_weighting
             weight_sum += w
             behaviour = tuple(greedy_policy(q) if cfg.behaviour == "greedy" else softmax(q, tau) for q in Q)
             mu = [p.mu0.copy() for p in pops]

@@ -78,11 +78,11 @@ the greedy policy of Q as the answer):
   overestimates them by ~5 (Q-learning's maximisation bias, van Hasselt 2010), the optimism
   flows back to the susceptible, and the old under-distance (the old default ended at 2.64,
   uniform 2.52). Deterministic cells (sigma = 0) keep the floor.
-- ``average_weights="linear"`` (ours): the running averages (mean field and policy) weigh
-  episode n by n instead of 1, fictitious play with step 2 / (n + 1) instead of 1 / n (the
-  weighted averaging of Frank-Wolfe methods; Lacoste-Julien, Schmidt & Bach 2012 for
-  stochastic iterates). The first behaviours come from Q tables estimated from a few batches;
-  the linear weights forget them faster.
+- ``average_weighting=1`` (ours, as QMI's option of that name): the running averages (mean
+  field and policy) weigh episode n by n instead of 1, fictitious play with step 2 / (n + 1)
+  instead of 1 / n (the weighted averaging of Frank-Wolfe methods; Lacoste-Julien, Schmidt &
+  Bach 2012 for stochastic iterates). The first behaviours come from Q tables estimated from
+  a few batches; the linear weights forget them faster.
 
 - ``bootstrap="tried"``: the max of ``V^k_{t+1}(s')`` runs over the actions already tried at
   (t+1, s'), as in QMI (ours: an untried action's initial 0 is an optimistic value when the
@@ -95,7 +95,7 @@ mini-batches are precise enough (noise tolerance 3 reward units), bootstrap over
 actions, 1000 agents, about 60 time steps of the agents per iteration (5 episodes up to
 T = 12, 1 from T = 40: the cost of an iteration does not grow with the horizon). Measured
 in ``benchmarks/out/learners.txt`` (100 iterations, 3 seeds) against the former default
-(floor 1/2 everywhere, uniform weights): sir-types-v0 2.64 -> 0.82 and segregation-2pop-v0
+(floor 1/2 everywhere, plain averages): sir-types-v0 2.64 -> 0.82 and segregation-2pop-v0
 0.49 -> 0.40 (uniform 2.52 and 0.51: the former default was no better than uniform there);
 lower on 17 of 26 games (0.02x-0.8x); higher on four, rps-v0 (0.028 -> 0.077) and
 predator-prey-4pop-v0 (0.98 -> 1.73), whose behaviour cycles and for which the uniform average
@@ -194,12 +194,13 @@ class NashQConfig:
     mean_field: str = "average"
     """Mean field of the rewards and transitions: "empirical" (this step's histogram of the
     agents) or "average" (running average of the histograms of all episodes so far, weighted
-    by ``average_weights``)."""
-    average_weights: str = "linear"
-    """Weights of the running averages (the "average" mean field and the "average" policy):
-    "uniform" (every episode alike: fictitious play's 1/n) or "linear" (episode n weighs n,
-    the step 2/(n+1): the weighted averaging of Frank-Wolfe / fictitious play, e.g.
-    Lacoste-Julien, Schmidt & Bach 2012 for stochastic iterates). The early episodes' behaviour
+    by ``average_weighting``)."""
+    average_weighting: float = 1.0
+    """Weight n^average_weighting of episode n (stationary games: step n) in the running
+    averages (the "average" mean field and the "average" policy), as QMI's option of that name:
+    0 every episode alike (fictitious play's 1/n), 1 linear weights (the step 2/(n+1): the
+    weighted averaging of Frank-Wolfe / fictitious play, e.g. Lacoste-Julien, Schmidt & Bach
+    2012 for stochastic iterates). The early episodes' behaviour
     comes from Q tables estimated from a handful of batches; linear weights forget it faster
     (3 seeds, 100 iterations, noise tolerance on: sir-types-v0 1.37 -> 0.82,
     segregation-2pop-v0 0.51 -> 0.40; off: 2.64 -> 2.24 and 0.49 -> 0.38),
@@ -240,8 +241,8 @@ class NashQConfig:
             raise ValueError(f"nash-q: temperature_decay must lie in [0, 2], got {self.temperature_decay}")
         if self.noise_tolerance is not None and not self.noise_tolerance > 0:
             raise ValueError(f"nash-q: noise_tolerance must be None or positive, got {self.noise_tolerance}")
-        if self.average_weights not in ("uniform", "linear"):
-            raise ValueError(f"nash-q: average_weights must be uniform or linear, got {self.average_weights!r}")
+        if not 0.0 <= self.average_weighting <= 4.0:
+            raise ValueError(f"nash-q: average_weighting must lie in [0, 4], got {self.average_weighting}")
         if self.mean_field not in ("empirical", "average"):
             raise ValueError(f"nash-q: mean_field must be empirical or average, got {self.mean_field!r}")
         if self.bootstrap not in ("all", "tried"):
@@ -423,7 +424,7 @@ class MeanFieldNashQ(Learner):
     PRESETS = {"paper": {"n_agents": 2000, "alpha_power": 1.0, "alpha_floor": 0.0, "behaviour": "greedy",
                          "epsilon": 0.1, "count_explorers": True, "temperature_decay": 0.0, "mean_field": "empirical",
                          "policy_output": "greedy", "reward_scale": 1.0,
-                         "bootstrap": "all", "noise_tolerance": None, "average_weights": "uniform"}}
+                         "bootstrap": "all", "noise_tolerance": None, "average_weighting": 0.0}}
     """The design notes' algorithm as written: epsilon-greedy agents (the notes give no epsilon: 0.1)
     on the empirical mean field of all agents, Hu & Wellman's 1/n step, the greedy policy of Q as
     the answer."""
@@ -482,7 +483,7 @@ class MeanFieldNashQ(Learner):
 
     def average_policy(self) -> tuple:
         """sum_n w_n mu^N_n(s) pi_n(a|s) / sum_n w_n mu^N_n(s) over the episodes so far, w_n the
-        ``average_weights`` (the behaviour where no agent has been)."""
+        ``average_weighting`` (the behaviour where no agent has been)."""
         out = []
         for num, den, pi in zip(self._policy_sum, self._flow_sum, self.behaviour_policy()):
             den = den if self.stationary else den[:-1]
@@ -633,10 +634,10 @@ class MeanFieldNashQ(Learner):
         self._last_flow = tuple(flow)
 
     def _begin_episode(self):
-        """This episode's (step's) weight in the running averages (n with linear weights, 1 with
-        uniform ones) and the weight sum that includes it."""
+        """This episode's (step's) weight n^average_weighting in the running averages and the
+        weight sum that includes it."""
         self._count_now = self._count + 1
-        self._weight = float(self._count_now) if self.config.average_weights == "linear" else 1.0
+        self._weight = float(self._count_now) ** self.config.average_weighting
         self._weight_sum_now = self._weight_sum + self._weight
 
     def _finish(self, flow, behaviour, measure, finite):

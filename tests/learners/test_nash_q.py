@@ -210,12 +210,12 @@ def test_noise_tolerance_sets_the_stationary_noise_of_q():
     assert without[0, 0] == pytest.approx(0.5)          # sigma = 0: the step is alpha_floor
 
 
-def test_linear_average_weights_episode_n_by_n():
+def test_linear_average_weighting_weighs_episode_n_by_n():
     # after three episodes the averaged mean field is (1 f1 + 2 f2 + 3 f3) / 6 of the episodes'
     # empirical flows with linear weights, their plain mean with uniform ones
     game = mb.make("crowd-1d-v0")
-    for weights, w in (("linear", np.array([1.0, 2.0, 3.0])), ("uniform", np.ones(3))):
-        learner = MeanFieldNashQ(game, NashQConfig(n_agents=200, average_weights=weights), np.random.default_rng(0))
+    for weighting, w in ((1.0, np.array([1.0, 2.0, 3.0])), (0.0, np.ones(3))):
+        learner = MeanFieldNashQ(game, NashQConfig(n_agents=200, average_weighting=weighting), np.random.default_rng(0))
         flows = [learner.episode()[0] for _ in range(3)]
         expected = sum(wi * f for wi, f in zip(w, flows)) / w.sum()
         np.testing.assert_allclose(learner._flow_sum[0] / learner._weight_sum, expected, atol=1e-12)
@@ -231,7 +231,7 @@ def test_default_beats_uniform_on_sir_types_where_the_old_default_did_not():
     for seed in (0, 1):
         final = {}
         for label, cfg in (("new", NashQConfig()),
-                           ("old", NashQConfig(noise_tolerance=None, average_weights="uniform"))):
+                           ("old", NashQConfig(noise_tolerance=None, average_weighting=0.0))):
             learner = MeanFieldNashQ(game, cfg, np.random.default_rng(seed))
             for _ in range(50):
                 learner.step()
@@ -293,8 +293,8 @@ def test_config_validation():
         NashQConfig(epsilon=1.0)
     with pytest.raises(ValueError, match="noise_tolerance"):
         NashQConfig(noise_tolerance=0.0)
-    with pytest.raises(ValueError, match="average_weights"):
-        NashQConfig(average_weights="geometric")
+    with pytest.raises(ValueError, match="average_weighting"):
+        NashQConfig(average_weighting=-1.0)
 
 
 def test_game_output_is_validated():
