@@ -106,7 +106,9 @@ def nash_q_exact(game, cfg, iterations):
     mean field the rewards use: with mean_field="average", the running average of the episodes'
     flows at t, this episode's included (so in a game whose transitions depend on the mean field
     the flows averaged are the behaviours' flows under the *average's* dynamics); with
-    "empirical", this episode's own flow.
+    "empirical", this episode's own flow. The averages weigh episode n by n^average_weighting;
+    the noise tolerance does not apply (exact targets have no sampling noise: the floor is
+    alpha_floor).
     """
     from mfgbench.games.base import MeanField
     scale = resolve_scale(game, cfg.reward_scale)
@@ -117,22 +119,25 @@ def nash_q_exact(game, cfg, iterations):
     flow_sum = [np.zeros((T + 1, p.n_states)) for p in pops]
     measure_sum = [np.zeros((T, p.n_states, p.n_actions)) for p in pops]
     policy_sum = [np.zeros((T, p.n_states, p.n_actions)) for p in pops]
-    n = 0
+    n, weight_sum = 0, 0.0
     for j in range(iterations):
         tau = cfg.temperature * scale * (1.0 + j) ** -cfg.temperature_decay
         for _ in range(episodes):
             n += 1
+            w = float(n) ** cfg.average_weighting
+            weight_sum += w
             behaviour = tuple(greedy_policy(q) if cfg.behaviour == "greedy" else softmax(q, tau) for q in Q)
             mu = [p.mu0.copy() for p in pops]
             R, P = [[None] * T for _ in range(K)], [[None] * T for _ in range(K)]
             for t in range(T):
                 L = [m[:, None] * b[t] for m, b in zip(mu, behaviour)]
                 for k in range(K):
-                    flow_sum[k][t] += mu[k]
-                    measure_sum[k][t] += L[k]
-                    policy_sum[k][t] += L[k]
+                    flow_sum[k][t] += w * mu[k]
+                    measure_sum[k][t] += w * L[k]
+                    policy_sum[k][t] += w * L[k]
                 if cfg.mean_field == "average":
-                    mf = MeanField(t, tuple(f[t] / n for f in flow_sum), tuple(m[t] / n for m in measure_sum))
+                    mf = MeanField(t, tuple(f[t] / weight_sum for f in flow_sum),
+                                   tuple(m[t] / weight_sum for m in measure_sum))
                 else:
                     mf = MeanField(t, tuple(mu), tuple(L))
                 nxt = []
@@ -145,8 +150,9 @@ def nash_q_exact(game, cfg, iterations):
                     nxt.append(m2)
                 mu = nxt
             for k in range(K):
-                flow_sum[k][T] += mu[k]
-            mf_T = MeanField(T, tuple(f[T] / n for f in flow_sum) if cfg.mean_field == "average" else tuple(mu),
+                flow_sum[k][T] += w * mu[k]
+            mf_T = MeanField(T, tuple(f[T] / weight_sum for f in flow_sum) if cfg.mean_field == "average"
+                             else tuple(mu),
                              (None,) * K)
             step = max(n ** -cfg.alpha_power, cfg.alpha_floor)
             for k in range(K):

@@ -144,11 +144,13 @@ def test_agent_kernels_match_python_twins(rng):
     Q1, Q2 = rng.normal(size=(S, A)), None
     Q2 = Q1.copy()
     n1, n2 = np.ones((S, A)), np.ones((S, A))
-    for floor in (0.0, 0.5):
-        q_update(Q1, n1, s, a, R, s2, V, 0.6, floor)
-        q_update_python(Q2, n2, s, a, R, s2, V, 0.6, floor)
+    spread1, spread2, dof1, dof2 = np.zeros((S, A)), np.zeros((S, A)), np.zeros((S, A)), np.zeros((S, A))
+    for floor, tolerance2 in ((0.0, 0.0), (0.5, 0.0), (0.5, 0.05), (0.5, 0.05)):
+        q_update(Q1, n1, s, a, R, s2, V, 0.6, floor, tolerance2, spread1, dof1)
+        q_update_python(Q2, n2, s, a, R, s2, V, 0.6, floor, tolerance2, spread2, dof2)
         np.testing.assert_allclose(Q1, Q2, rtol=0, atol=1e-12)
-        assert np.array_equal(n1, n2)
+        np.testing.assert_allclose(spread1, spread2, rtol=1e-12, atol=1e-12)
+        assert np.array_equal(n1, n2) and np.array_equal(dof1, dof2)
 
 
 def test_empirical_flow_matches_exact_flow():
@@ -183,6 +185,59 @@ def test_mean_field_nash_q_same_seed_same_numbers():
         runs.append(learner.q_values)
     for x, y in zip(*runs):
         assert np.array_equal(x, y)
+
+
+def test_noise_tolerance_sets_the_stationary_noise_of_q():
+    # one cell, c = 4 agents per batch, each landing on a next state of value +1 or -1 with
+    # probability 1/2 (target variance sigma^2 = 1, mean 0): with the tolerance the floor is the
+    # constant step whose stationary variance step / (2 - step) sigma^2 / c is tolerance^2, and
+    # Monte Carlo over 20,000 batches finds that variance; deterministic targets keep alpha_floor
+    rng = np.random.default_rng(3)
+    c, tolerance2, batches = 4, 0.01, 20_000
+    states, actions = np.zeros(c, dtype=np.int64), np.zeros(c, dtype=np.int64)
+    R, V = np.zeros((1, 1)), np.array([1.0, -1.0])
+    Q, n, spread, dof = np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1))
+    trace = np.empty(batches)
+    for i in range(batches):
+        q_update(Q, n, states, actions, R, rng.integers(0, 2, size=c), V, 1.0, 0.5, tolerance2, spread, dof)
+        trace[i] = Q[0, 0]
+    assert dof[0, 0] == batches * (c - 1)
+    assert spread[0, 0] / dof[0, 0] == pytest.approx(1.0, rel=0.02)     # pooled within-batch variance
+    assert trace[batches // 10:].var() == pytest.approx(tolerance2, rel=0.15)
+    without = np.zeros((1, 1))
+    q_update(without, np.full((1, 1), 1e6), states, actions, R, np.zeros(c, dtype=np.int64), V, 1.0, 0.5,
+             tolerance2, np.zeros((1, 1)), np.zeros((1, 1)))
+    assert without[0, 0] == pytest.approx(0.5)          # sigma = 0: the step is alpha_floor
+
+
+def test_linear_average_weighting_weighs_episode_n_by_n():
+    # after three episodes the averaged mean field is (1 f1 + 2 f2 + 3 f3) / 6 of the episodes'
+    # empirical flows with linear weights, their plain mean with uniform ones
+    game = mb.make("crowd-1d-v0")
+    for weighting, w in ((1.0, np.array([1.0, 2.0, 3.0])), (0.0, np.ones(3))):
+        learner = MeanFieldNashQ(game, NashQConfig(n_agents=200, average_weighting=weighting), np.random.default_rng(0))
+        flows = [learner.episode()[0] for _ in range(3)]
+        expected = sum(wi * f for wi, f in zip(w, flows)) / w.sum()
+        np.testing.assert_allclose(learner._flow_sum[0] / learner._weight_sum, expected, atol=1e-12)
+
+
+def test_default_beats_uniform_on_sir_types_where_the_old_default_did_not():
+    # sir-types-v0 (two types; an old agent's stay in hospital is a rare, very noisy cell): at a
+    # small budget the default (noise tolerance, linear averaging) ends well below the uniform
+    # policy's exact exploitability and at most half of the old default's (floor 1/2 everywhere,
+    # uniform averages), which hovers near uniform there
+    game = mb.make("sir-types-v0")
+    uniform = mb.exploitability(game, mb.uniform_policy(game))
+    for seed in (0, 1):
+        final = {}
+        for label, cfg in (("new", NashQConfig()),
+                           ("old", NashQConfig(noise_tolerance=None, average_weighting=0.0))):
+            learner = MeanFieldNashQ(game, cfg, np.random.default_rng(seed))
+            for _ in range(50):
+                learner.step()
+            final[label] = mb.exploitability(game, learner.policy)
+        assert final["new"] < uniform / 1.5
+        assert final["new"] < final["old"] / 2
 
 
 # -- classic Nash-Q on Grid Game 1 ---------------------------------------------------------------
@@ -236,6 +291,10 @@ def test_config_validation():
         NashQConfig(behaviour="epsilon-greedy")
     with pytest.raises(ValueError, match="epsilon"):
         NashQConfig(epsilon=1.0)
+    with pytest.raises(ValueError, match="noise_tolerance"):
+        NashQConfig(noise_tolerance=0.0)
+    with pytest.raises(ValueError, match="average_weighting"):
+        NashQConfig(average_weighting=-1.0)
 
 
 def test_game_output_is_validated():
