@@ -28,7 +28,8 @@
    the weight off that profile halves every step, and its best response is exact.
 2. **Warm start + active-set Newton polish.** A first-order method (fictitious play after
    ``warm_stages`` iterations, one run checkpointed at growing counts; then online mirror
-   descent) gives a rough equilibrium. Its *support* (first the actions it
+   descent; then the same fictitious play run continued to 4x, 16x ... the last stage while
+   the budget lasts) gives a rough equilibrium. Its *support* (first the actions it
    plays with weight >= 1e-3 of the largest, then the actions within ``gap`` of the best
    response, for a ladder of gaps) fixes which actions may be mixed;
    the Newton polish (:mod:`.newton`) solves the indifference equations on that support
@@ -65,6 +66,13 @@ GAP_LADDER = (1e-2, 3e-3, 1e-3, 1e-1, 3e-2, 3e-4, 1e-4, 1e-5)
 that found supports soonest on the toolkit's games (1e-2: garnet-v0, beach-bar-v0;
 3e-3: crowd-1d-v0; 1e-3: crowd-2d-v0; 1e-1: braess-v0). Wide gaps make big supports
 and slow polishes, so they come after the narrow ones."""
+
+
+EXTRA_STAGE_GROWTH = 4
+"""Growth of the fictitious play warm starts after ``warm_stages`` (1600 -> 6400 -> 25600 ...).
+Fictitious play's exploitability falls about as 1/n, so each stage brings the warm start about
+4x closer; a random monotone garnet (S=6, A=2, T=5, coupling 2.75, seed 256) whose support none
+of the stages up to 1600 gave certifies from the one at 6400."""
 
 
 @dataclass
@@ -113,10 +121,13 @@ def damped_stage(game, tol: float, iterations: int = 300, alpha: float = 0.5):
 
 
 def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tuple = (100, 400, 1600),
-          polish_rounds: int = 4, damped_iterations: int = 300, damped_max_size: int = 20_000) -> Solution:
+          polish_rounds: int = 4, damped_iterations: int = 300, damped_max_size: int = 20_000,
+          extra_stages: int = 4) -> Solution:
     """Run the pipeline of the module docstring until the exact exploitability is at most
     ``tol`` (absolute, in the game's reward units) or ``max_seconds`` of CPU time (see
-    :func:`.problem.clock`) have passed."""
+    :func:`.problem.clock`) have passed. After the ``warm_stages`` and mirror descent, the
+    fictitious play run goes on for ``extra_stages`` more warm starts, each
+    ``EXTRA_STAGE_GROWTH`` times longer than the one before."""
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol!r}")
     start = clock()
@@ -150,9 +161,14 @@ def solve(game, tol: float = 1e-8, max_seconds: float = 120.0, warm_stages: tupl
         if best.exploitability <= tol:
             return Solution(best, method, its, "converged")
     scale = _reward_scale(best)
-    fp = iterative.fictitious_play_stages(game, stages=warm_stages, deadline=start + max_seconds)
+    fp_stages = tuple(warm_stages) + tuple(warm_stages[-1] * EXTRA_STAGE_GROWTH ** j
+                                           for j in range(1, extra_stages + 1))
+    fp = iterative.fictitious_play_stages(game, stages=fp_stages, deadline=start + max_seconds)
     warm_starts = [lambda: next(fp) for _ in warm_stages]
     warm_starts.append(lambda: iterative.mirror_descent(game, warm_stages[0], learning_rate=1.0 / scale, tol=tol))
+    # the same fictitious play run continued: closer warm starts for supports that the first
+    # stages leave ambiguous (an action whose weight or gap is still near a threshold)
+    warm_starts.extend(lambda: next(fp) for _ in range(extra_stages))
     fp_done = 0
     for stage, make_warm in enumerate(warm_starts):
         if clock() - start > max_seconds:

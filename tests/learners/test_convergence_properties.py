@@ -3,13 +3,16 @@
 
 - fictitious play: exploitability after 4n iterations at most half of that after n (its O(1/k)
   rate, Perrin et al. 2020; measured ratios are about 1/4);
-- online mirror descent (scale-aware default step): exploitability decreases along the
-  iterations 5, 10, 20, 40 (Perolat et al. 2022: OMD converges on monotone games);
+- online mirror descent (scale-aware default step): converges (Perolat et al. 2022: OMD
+  converges on monotone games), so its exploitability falls over every window of 4x the
+  iterations (5 -> 20 ... 80 -> 320) and ends below a tenth of the start. Not at every step:
+  it can stall on a plateau while the best response switches and rise a little there (a CI run
+  found +0.9% from iteration 20 to 40 on a garnet with S=2, A=3, T=9; it falls 10^4-fold by 640);
 - QMI and Nash-Q with the tuned configs the package ships: below the uniform policy after a
   short run.
 """
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import mfgbench as mb
@@ -41,11 +44,13 @@ def test_fictitious_play_rate(game):
 
 @settings(deadline=None, max_examples=8)
 @given(monotone_games)
+@example(mb.make("garnet-v0", S=2, A=3, B=1, T=9, seed=8528, monotone=True))  # the plateau above
 def test_mirror_descent_decreases(game):
-    e = _exploitability_at(game, "mirror-descent", [5, 10, 20, 40])
-    values = [e[k] for k in (0, 5, 10, 20, 40)]
-    assert all(b <= a + 1e-12 for a, b in zip(values, values[1:])), values
-    assert values[-1] < values[0] or values[0] < 1e-12
+    marks = [5, 10, 20, 40, 80, 160, 320]
+    e = _exploitability_at(game, "mirror-descent", marks)
+    for n in (5, 10, 20, 40, 80):
+        assert e[4 * n] <= e[n] + 1e-12, (n, e)
+    assert e[320] <= 0.1 * e[0] + 1e-12, e
 
 
 @settings(deadline=None, max_examples=4)

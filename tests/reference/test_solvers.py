@@ -1,7 +1,7 @@
 """The first-order solvers and the polish on small games with known structure."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import mfgbench as mb
 from mfgbench.reference import reference
@@ -61,6 +61,9 @@ def test_bad_arguments_raise(garnet, call, match):
 @settings(max_examples=5, deadline=None)
 @given(S=st.integers(3, 8), A=st.integers(2, 3), B=st.integers(1, 3), T=st.integers(1, 5), K=st.integers(1, 2),
        coupling=st.floats(0.1, 3.0), seed=st.integers(0, 10_000))
+# found by a CI run: no support from fictitious play up to 1600 iterations certified it (best
+# 9e-6); the continued run's warm start at 6400 does
+@example(S=6, A=2, B=2, T=5, K=1, coupling=2.75, seed=256)
 def test_random_monotone_garnet_is_certified(S, A, B, T, K, coupling, seed):
     game = mb.make("garnet-v0", S=S, A=A, B=min(B, S), T=T, K=K, coupling=coupling, monotone=True, seed=seed)
     ref = reference(game, tol=1e-8, cache=False)
