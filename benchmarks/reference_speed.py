@@ -51,8 +51,8 @@ def main(argv=None):
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--games", nargs="*")
     args = ap.parse_args(argv)
-    print(f"| game | params | median wall s | median CPU s | certified | exploitability | method |")
-    print(f"|---|---|---:|---:|---|---:|---|")
+    print("| game | params | median wall s | median CPU s | certified | exploitability | method |")
+    print("|---|---|---:|---:|---|---:|---|")
     for game_id, params in cases(args.games):
         seconds, cpu, ref = time_case(game_id, params, args.repeats, args.tol, args.max_seconds)
         p = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"

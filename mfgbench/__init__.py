@@ -18,4 +18,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Game", "GameError", "MeanField", "Population", "PolicyError", "UnknownGameError", "as_profile",
            "best_response", "distribution", "evaluate", "exploitability", "list_games", "list_learners", "load_policy",
-           "make", "make_learner", "policy_value", "register", "run_trial", "save_policy", "score", "uniform_policy"]
+           "make", "make_learner", "policy_value", "reference", "register", "run_trial", "save_policy", "score", "uniform_policy"]

@@ -1,5 +1,4 @@
 """The notebooks execute end to end (with a small budget read from the environment)."""
-import os
 from pathlib import Path
 
 import pytest

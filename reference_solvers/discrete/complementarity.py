@@ -122,13 +122,13 @@ class ComplementarityProblem:
 def _checked_parts(game, cp, seed, start_profile):
     """``(model along the start profile's flow, B, p, g0)`` after checking the declaration: the
     rewards, transitions and terminal reward along a random profile's flow must follow it."""
-    K, T = game.n_populations, game.horizon
+    T = game.horizon
     mod = model_of_profile(game, uniform_policy(game) if start_profile is None else start_profile)
     other = model_of_profile(game, random_profile(game, np.random.default_rng(seed)))
     B, p, g0 = [], [], []
     for k, pop in enumerate(game.populations):
         where = f"game {game.id}, population {k} ({pop.name})"
-        S, A = pop.n_states, pop.n_actions
+        A = pop.n_actions
         Bk = mod.rewards[k] - cp.reward_terms(k, [f[:T] for f in mod.flow], A)
         Bk[0] = mod.rewards[k][0]
         expect = Bk + cp.reward_terms(k, [f[:T] for f in other.flow], A)

@@ -159,7 +159,7 @@ def test_lq_small_definition():
     mu2[[5 + 1, 5 + 3]] = 0.5  # mean 2
     mf = MeanField(0, (mu2,), (None,))
     R = game.rewards(0, 0, mf)
-    x, a = -1.0, 2.0
+    a = 2.0
     assert R[4, 4] == pytest.approx(0.1 * (-a * a / 2 + 0.01 * a * 3.0 - 0.5 * 9.0 / 2))
     np.testing.assert_allclose(game.rewards(0, 3, mf)[4], np.full(5, -0.5 * 9.0))  # last time: terminal-like
 
