@@ -2,8 +2,8 @@
 
 A parallel region ends at a barrier, so it lasts as long as its slowest thread. When other
 processes keep the cores busy, one of our threads waits for a time slice while the others wait for
-it at the barrier: on 2 cores with both busy, the 1D PDE solve took 1.44 s with 2 threads against
-1.18 s with one (``benchmarks/threads_under_load.py``). Idle threads asleep (``_jit``) remove the
+it at the barrier: on 2 cores with both busy, the 1D PDE solve took 1.26 s with 2 threads against
+1.18 s with one (``benchmarks/out/threads_under_load.txt``). Idle threads asleep (``_jit``) remove the
 worst of it; choosing the thread count removes the rest.
 
 The load of *other* processes on the CPUs this process may run on is
@@ -103,6 +103,8 @@ class ThreadGovernor:
         self._last = None
 
     def start(self) -> int:
+        if self.ceiling <= 1:  # nothing to choose
+            return self.threads
         sample = self._read()
         others = max(0, sample.running - 1) if self._all_cpus else 0
         self._set(others)
@@ -111,7 +113,7 @@ class ThreadGovernor:
 
     def refresh(self) -> int:
         if self._last is None:
-            return self.start()
+            return self.start()  # also where ceiling is 1: never sampled
         if time.perf_counter() - self._last.wall < MIN_INTERVAL:
             return self.threads
         sample = self._read()
@@ -142,8 +144,7 @@ def adaptive_threads():
     governor = ThreadGovernor(ceiling=before)
     _local.governor = governor
     try:
-        if governor.ceiling > 1:
-            governor.start()
+        governor.start()
         yield governor
     finally:
         _local.governor = None
@@ -161,5 +162,5 @@ def refresh_threads() -> None:
     """Re-fit the thread count of the solve running in this thread (no-op outside ``adaptive_threads``
     and between readings)."""
     governor = getattr(_local, "governor", None)
-    if governor is not None and governor.ceiling > 1:
+    if governor is not None:
         governor.refresh()

@@ -636,8 +636,7 @@ class MeanFieldNashQ(Learner):
     def _begin_episode(self):
         """This episode's (step's) weight n^average_weighting in the running averages and the
         weight sum that includes it."""
-        self._count_now = self._count + 1
-        self._weight = float(self._count_now) ** self.config.average_weighting
+        self._weight = float(self._count + 1) ** self.config.average_weighting
         self._weight_sum_now = self._weight_sum + self._weight
 
     def _finish(self, flow, behaviour, measure, finite):
